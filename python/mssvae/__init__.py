@@ -1,3 +1,26 @@
-"""mssvae: the multi-study sparse variational autoencoder (Moran & Krishnan, 2026)."""
+"""mssvae: the multi-study sparse variational autoencoder (Moran & Krishnan, 2026).
+
+Shared and group-specific latent factors for data measured on the same features in several
+groups, with sparse feature-to-factor masks W that say which features belong to which factor.
+"""
 
 __version__ = "0.1.0"
+
+from .data import MSSVAEInputError  # noqa: E402
+from .model import MSSVAE  # noqa: E402
+from .results import factor_gene_sets, loadings  # noqa: E402
+from .train import FitInterrupted  # noqa: E402
+
+
+def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: str = "nb", **kwargs) -> MSSVAE:
+    """Fit an MSSVAE to ``adata`` and write the results into it; returns the fitted model.
+
+    Keyword arguments of :meth:`MSSVAE.fit` (epochs, batch_size, seed, device, progress,
+    model_dir, resume, groups) go to the fit; the rest to the :class:`MSSVAE` constructor.
+    """
+    fit_keys = {"epochs", "batch_size", "seed", "device", "progress", "model_dir", "resume", "groups"}
+    fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
+    return MSSVAE(likelihood=likelihood, **kwargs).fit(adata, group_key=group_key, layer=layer, **fit_kwargs)
+
+
+__all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "loadings", "__version__"]

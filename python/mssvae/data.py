@@ -1,0 +1,155 @@
+"""Input checking and minibatch access for the MSSVAE.
+
+Every check names the problem, where it is, and what to do. Sparse matrices stay sparse:
+rows are densified one minibatch at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+
+class MSSVAEInputError(ValueError):
+    """Input the model cannot use; the message says what is wrong and how to fix it."""
+
+
+def _as_matrix(X):
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=np.float32)
+    return np.asarray(X, dtype=np.float32)
+
+
+def get_matrix(adata, layer: str | None):
+    """The samples × features matrix of ``adata`` (``.X`` or a layer), dense or CSR."""
+    if layer is None:
+        if adata.X is None:
+            raise MSSVAEInputError(
+                "the AnnData has no .X; pass layer= with one of: " + (", ".join(adata.layers.keys()) or "(no layers)")
+            )
+        return _as_matrix(adata.X)
+    if layer not in adata.layers:
+        raise MSSVAEInputError(
+            f"layer {layer!r} not found; available layers: " + (", ".join(adata.layers.keys()) or "(none; use .X with layer=None)")
+        )
+    return _as_matrix(adata.layers[layer])
+
+
+def get_groups(adata, group_key: str) -> np.ndarray:
+    """The group label of each sample, from ``adata.obs[group_key]``."""
+    if group_key not in adata.obs.columns:
+        raise MSSVAEInputError(
+            f"group key {group_key!r} is not a column of obs; available columns: "
+            + (", ".join(map(str, adata.obs.columns)) or "(none)")
+        )
+    return np.asarray(adata.obs[group_key])
+
+
+def encode_groups(groups, n_samples: int, known: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Integer codes for the group labels, in the order of ``known`` or sorted (pandas categories
+    keep their own order)."""
+    groups = pd.Series(groups)
+    if len(groups) != n_samples:
+        raise MSSVAEInputError(f"got {len(groups)} group labels for {n_samples} samples; give one label per sample")
+    if groups.isna().any():
+        first = int(np.flatnonzero(groups.isna().to_numpy())[0])
+        raise MSSVAEInputError(f"{int(groups.isna().sum())} samples have no group label (first: sample {first})")
+    labels = groups.astype(str)
+    if known is None:
+        order = list(groups.cat.categories.astype(str)) if isinstance(groups.dtype, pd.CategoricalDtype) else sorted(labels.unique())
+        order = [o for o in order if o in set(labels)]
+    else:
+        order = list(known)
+        unknown = sorted(set(labels) - set(order))
+        if unknown:
+            raise MSSVAEInputError(
+                f"groups {unknown} were not seen in training; the model knows: {order}"
+            )
+    codes = pd.Categorical(labels, categories=order).codes.astype(np.int64)
+    return codes, order
+
+
+def _values(X) -> np.ndarray:
+    return X.data if sp.issparse(X) else X.ravel()
+
+
+def _first_location(X, bad_values_mask_fn, obs_names, var_names) -> str:
+    if sp.issparse(X):
+        coo = X.tocoo()
+        k = int(np.flatnonzero(bad_values_mask_fn(coo.data))[0])
+        i, j = coo.row[k], coo.col[k]
+    else:
+        i, j = np.argwhere(bad_values_mask_fn(X))[0]
+    return f"sample {obs_names[i]!r} (row {i}), feature {var_names[j]!r} (column {j})"
+
+
+def check_values(X, likelihood: str, obs_names, var_names) -> None:
+    """Refuse NaN/inf anywhere, and negative or non-integer values for the NB model."""
+    vals = _values(X)
+    n_bad = int((~np.isfinite(vals)).sum())
+    if n_bad:
+        where = _first_location(X, lambda v: ~np.isfinite(v), obs_names, var_names)
+        raise MSSVAEInputError(
+            f"the data hold {n_bad} NaN or infinite values (first at {where}); remove or impute them before fitting"
+        )
+    if likelihood != "nb":
+        return
+    for name, bad in (("negative", lambda v: v < 0), ("non-integer", lambda v: v != np.round(v))):
+        n_bad = int(bad(vals).sum())
+        if n_bad:
+            where = _first_location(X, bad, obs_names, var_names)
+            raise MSSVAEInputError(
+                f"the negative binomial model needs counts, but the data hold {n_bad} {name} values "
+                f"(first at {where}); pass the raw counts layer (layer=...) or use likelihood='gaussian'"
+            )
+
+
+def check_groups(codes: np.ndarray, labels: list[str]) -> None:
+    sizes = np.bincount(codes, minlength=len(labels))
+    small = [f"{labels[m]!r} ({n})" for m, n in enumerate(sizes) if n < 2]
+    if small:
+        raise MSSVAEInputError(
+            "every group needs at least 2 samples; too small: " + ", ".join(small) + ". Merge or drop these groups"
+        )
+
+
+def column_moments(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and (population) variance, without densifying a sparse matrix."""
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(0)).ravel()
+        var = np.asarray(X.multiply(X).mean(0)).ravel() - mean**2
+    else:
+        mean, var = X.mean(0), X.var(0)
+    return mean.astype(np.float64), np.maximum(var, 0.0).astype(np.float64)
+
+
+@dataclass
+class Batches:
+    """Rows of a (dense or CSR) matrix with their group codes, served as float32 tensors."""
+
+    X: object
+    codes: np.ndarray
+    device: torch.device
+
+    def __post_init__(self):
+        # Dense data live on the device once; sparse rows are densified per minibatch.
+        self._dense = None if sp.issparse(self.X) else torch.as_tensor(self.X, device=self.device)
+        self._codes = torch.as_tensor(self.codes, device=self.device)
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._dense is not None:
+            return self._dense[idx], self._codes[idx]
+        rows = self.X[idx.cpu().numpy()].toarray()
+        return torch.as_tensor(rows, device=self.device), self._codes[idx]
+
+    def sequential(self, batch_size: int):
+        """All rows in order, in minibatches (for inference)."""
+        for start in range(0, len(self), batch_size):
+            yield self.get(torch.arange(start, min(start + batch_size, len(self)), device=self.device))

@@ -1,0 +1,399 @@
+"""The user-facing MSSVAE estimator: AnnData or arrays in, validation, training, results out,
+save/load and ``transform``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from . import _constants as C
+from .data import (
+    Batches,
+    MSSVAEInputError,
+    check_groups,
+    check_values,
+    column_moments,
+    encode_groups,
+    get_groups,
+    get_matrix,
+)
+from .module import LIKELIHOODS, MSSVAEModule, inverse_softplus
+from .priors import Lambda0Schedule, inverse_gamma_beta
+from .train import CHECKPOINT, Trainer, TrainSettings
+
+MODEL_FILE = "model.pt"
+SETTINGS_FILE = "settings.json"
+
+# Table 2 of the paper, per likelihood.
+PAPER_DEFAULTS = {
+    "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500, batch_size=512),
+    "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800, batch_size=512),
+}
+
+
+@dataclass
+class Settings:
+    """Hyperparameters of a fit (App. C.2.1 and Table 2). ``None`` means the paper's default for
+    the likelihood."""
+
+    likelihood: str = "nb"
+    n_shared: int | None = None
+    n_specific: int | dict | None = None
+    hidden: tuple[int, int] | None = None
+    lr: float | None = None
+    lr_w: float | None = None
+    lambda1: float = 0.1
+    lambda0: tuple[float, ...] = (1.0, 10.0, 15.0)
+    lambda0_breaks: tuple[float, ...] = (0.05, 0.30)
+    a: float = 1.0
+    b: float | None = None  # None: G, the number of features
+    sparsity_weight: float = 1.0
+    balance_groups: bool = True
+    epochs: int | None = None
+    batch_size: int | None = None
+
+    def resolved(self) -> "Settings":
+        if self.likelihood not in LIKELIHOODS:
+            raise MSSVAEInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        d = PAPER_DEFAULTS[self.likelihood]
+        return replace(self, **{k: (d[k] if getattr(self, k) is None else getattr(self, k)) for k in d})
+
+
+class MSSVAE:
+    """Multi-study sparse VAE (Moran & Krishnan 2026): shared and group-specific factors with
+    sparse feature-to-factor masks W.
+
+    Parameters
+    ----------
+    likelihood
+        ``"nb"`` for counts (Eq. 2.5) or ``"gaussian"`` (Eq. 2.2).
+    n_shared, n_specific
+        Initial K_S and K_m (an int for every group, or a dict group → K_m); the spike-and-slab
+        prior switches off the columns the data do not need. Default: Table 2.
+    hidden
+        Widths of the two hidden layers of every network. Default: Table 2.
+    lr, lr_w
+        Adam learning rates for the networks and for W. Default: Table 2.
+    lambda1, lambda0, lambda0_breaks, a, b
+        Spike-and-slab lasso: slab scale, the annealed spike scales and the fractions of the
+        epochs where they change, and the Beta(a, b) prior of η (b=None means G).
+    sparsity_weight
+        Multiplier of the SSL prior relative to the whole-data likelihood (1 = exact MAP, Eq. 2.4).
+    balance_groups
+        Draw minibatches with weights ∝ 1/n_m (App. B.2.3).
+    """
+
+    def __init__(self, likelihood: str = "nb", **kwargs):
+        self.settings = Settings(likelihood=likelihood, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}).resolved()
+        self.module: MSSVAEModule | None = None
+        self.history: list[dict] = []
+        self._meta: dict = {}
+
+    # ----- fitting ----------------------------------------------------------------------------
+    def fit(
+        self,
+        data,
+        group_key: str = "group",
+        layer: str | None = None,
+        groups=None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = True,
+        model_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> "MSSVAE":
+        """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
+
+        Results are written into the AnnData (see ``write_results``). With ``model_dir``,
+        checkpoints are saved there during training; ``resume=True`` continues from one.
+        Ctrl-C raises :class:`mssvae.train.FitInterrupted` after keeping the work done.
+        """
+        s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs, batch_size=batch_size or self.settings.batch_size)
+        X, labels, obs_names, var_names = _unpack(data, group_key, layer, groups)
+        codes, group_names = encode_groups(labels, X.shape[0])
+        check_groups(codes, group_names)
+        check_values(X, s.likelihood, obs_names, var_names)
+        kept = _nonconstant(X, var_names)
+        n_spec = _specific_sizes(s.n_specific, group_names)
+        if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
+            raise MSSVAEInputError(
+                f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
+                "usable features; lower n_shared / n_specific"
+            )
+        Xk = X if kept.all() else X[:, kept]
+        dev = resolve_device(device)
+        self._meta = dict(groups=group_names, group_key=group_key if groups is None else None, var_names=list(map(str, var_names)),
+                          kept=kept, n_specific=n_spec, seed=seed)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            kwargs = _module_kwargs(Xk, s, n_spec)
+            self._meta["module_kwargs"] = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
+            self.module = MSSVAEModule(**kwargs).to(dev)
+            trainer = Trainer(self.module, _train_settings(s), seed)
+            ckpt_dir = Path(model_dir) if model_dir is not None else None
+            if resume:
+                self._resume(trainer, ckpt_dir, dev)
+            try:
+                trainer.run(Batches(Xk, codes, dev), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
+            finally:
+                self.history = trainer.history
+        if _is_anndata(data):
+            self.write_results(data, layer=layer, groups=groups)
+        return self
+
+    def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
+        if ckpt_dir is None or not (ckpt_dir / CHECKPOINT).exists():
+            raise MSSVAEInputError(f"resume=True needs a checkpoint: none found in {ckpt_dir}; fit once with model_dir= first")
+        state = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
+        if state["meta"]["var_names"] != self._meta["var_names"] or state["meta"]["groups"] != self._meta["groups"]:
+            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
+        trainer.load_state(state)
+
+    # ----- results ----------------------------------------------------------------------------
+    def _require_fit(self) -> MSSVAEModule:
+        if self.module is None:
+            raise RuntimeError("the model is not fitted yet; call .fit(...) or MSSVAE.load(dir) first")
+        return self.module
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self._meta["groups"])
+
+    def factor_names(self) -> dict[str, list[str]]:
+        """Factor names per block: ``shared`` → shared_1.., each group → <group>_1.."""
+        out = {"shared": [f"shared_{k + 1}" for k in range(self.settings.n_shared)]}
+        for g, k in zip(self.groups, self._meta["n_specific"]):
+            out[g] = [f"{g}_{i + 1}" for i in range(k)]
+        return out
+
+    def _full_rows(self, a: np.ndarray, fill=0.0) -> np.ndarray:
+        """Rows for all input features: those dropped as constant get ``fill``."""
+        kept = self._meta["kept"]
+        out = np.full((len(kept),) + a.shape[1:], fill, dtype=np.float64)
+        out[kept] = a
+        return out
+
+    def _w(self) -> np.ndarray:
+        return self._full_rows(self._require_fit().W.detach().cpu().double().numpy())
+
+    @property
+    def W_shared(self) -> pd.DataFrame:
+        """W^(S): features × shared factors."""
+        names = self.factor_names()
+        return pd.DataFrame(self._w()[:, : self.settings.n_shared], index=self._meta["var_names"], columns=names["shared"])
+
+    @property
+    def W_specific(self) -> dict[str, pd.DataFrame]:
+        """W^(m) for each group: features × that group's factors."""
+        W, names, out, start = self._w(), self.factor_names(), {}, self.settings.n_shared
+        for g, k in zip(self.groups, self._meta["n_specific"]):
+            out[g] = pd.DataFrame(W[:, start : start + k], index=self._meta["var_names"], columns=names[g])
+            start += k
+        return out
+
+    @property
+    def eta(self) -> pd.Series:
+        """η_k, the estimated share of features in each factor's slab."""
+        names = sum(self.factor_names().values(), [])
+        return pd.Series(self._require_fit().eta.cpu().double().numpy(), index=names, name="eta")
+
+    def history_frame(self) -> pd.DataFrame:
+        """Per-epoch loss and its components."""
+        return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
+
+    def active_factors(self, threshold: float = 0.5) -> pd.DataFrame:
+        """One row per factor with some |W| above ``threshold``: block, number of features, max
+        |W|, η and the top features."""
+        rows = []
+        blocks = {"shared": self.W_shared, **self.W_specific}
+        eta = self.eta
+        for block, W in blocks.items():
+            for col in W.columns:
+                w = W[col].abs()
+                n = int((w > threshold).sum())
+                if n == 0:
+                    continue
+                top = w.sort_values(ascending=False).index[: min(n, 10)]
+                rows.append(dict(factor=col, block=block, n_features=n, max_abs_w=float(w.max()), eta=float(eta[col]),
+                                 top_features=", ".join(map(str, top))))
+        return pd.DataFrame(rows, columns=["factor", "block", "n_features", "max_abs_w", "eta", "top_features"])
+
+    def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024) -> dict[str, pd.DataFrame]:
+        """Posterior means of the latents for samples of known groups.
+
+        Returns ``shared`` (N × K_S) and ``specific`` (N × max K_m, the sample's own group's
+        factors, zero-padded where groups have fewer), as DataFrames indexed by sample.
+        """
+        module = self._require_fit()
+        X, labels, obs_names, var_names = _unpack(data, group_key or self._meta.get("group_key") or "group", layer, groups)
+        if list(map(str, var_names)) != self._meta["var_names"]:
+            raise MSSVAEInputError("the features differ from those the model was fitted on; subset and order them the same way")
+        codes, _ = encode_groups(labels, X.shape[0], known=self.groups)
+        check_values(X, self.settings.likelihood, obs_names, var_names)
+        X = X[:, self._meta["kept"]]
+        dev = next(module.parameters()).device
+        module.eval()
+        mus = []
+        with torch.no_grad():
+            for x, g in Batches(X, codes, dev).sequential(batch_size):
+                mus.append(module.encode(x, g)["mu"].cpu().double().numpy())
+        mu = np.concatenate(mus)
+        ks, n_spec = self.settings.n_shared, self._meta["n_specific"]
+        kmax = max(n_spec, default=0)
+        specific = np.zeros((len(mu), kmax))
+        offsets = np.cumsum([ks] + n_spec)
+        for m, k in enumerate(n_spec):
+            rows = codes == m
+            specific[rows, :k] = mu[rows, offsets[m] : offsets[m] + k]
+        index = pd.Index(list(map(str, obs_names)))
+        return {
+            "shared": pd.DataFrame(mu[:, :ks], index=index, columns=self.factor_names()["shared"]),
+            "specific": pd.DataFrame(specific, index=index, columns=[f"specific_{i + 1}" for i in range(kmax)]),
+        }
+
+    def write_results(self, adata, layer: str | None = None, groups=None) -> None:
+        """Write the results contract (README, "Results contract") into ``adata``."""
+        from .results import write_results
+
+        write_results(self, adata, layer=layer, groups=groups)
+
+    # ----- persistence ------------------------------------------------------------------------
+    def _payload(self, include_state: bool = True) -> dict:
+        meta = {**self._meta, "kept": np.asarray(self._meta["kept"]).tolist()}
+        out = {"settings": asdict(self.settings), "meta": meta, "version": __version__}
+        if include_state:
+            out["state_dict"] = self._require_fit().state_dict()
+            out["history"] = self.history
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        """Save to ``directory`` (model.pt and a readable settings.json); ``MSSVAE.load`` restores it exactly."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = self._payload()
+        torch.save(payload, directory / MODEL_FILE)
+        readable = {"settings": payload["settings"], "groups": self.groups, "version": __version__}
+        (directory / SETTINGS_FILE).write_text(json.dumps(readable, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "cpu") -> "MSSVAE":
+        """Load a model saved by ``save`` (or the last checkpoint of a fit in ``model_dir``)."""
+        directory = Path(directory)
+        path = directory / MODEL_FILE if (directory / MODEL_FILE).exists() else directory / CHECKPOINT
+        if not path.exists():
+            raise FileNotFoundError(f"no {MODEL_FILE} or {CHECKPOINT} in {directory}")
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        state = payload.get("state_dict", payload.get("module"))
+        settings = payload["settings"]
+        self = cls(**{k: v for k, v in settings.items()})
+        meta = dict(payload["meta"])
+        meta["kept"] = np.asarray(meta["kept"], dtype=bool)
+        self._meta = meta
+        kwargs = dict(meta["module_kwargs"])
+        G = kwargs["n_features"]
+        placeholders = dict(output_bias=torch.zeros(G), sigma2_init=torch.ones(G), phi_init=torch.ones(G))
+        self.module = MSSVAEModule(**kwargs, **placeholders)
+        self.module.load_state_dict(state)
+        self.module.to(resolve_device(device)).eval()
+        self.history = list(payload.get("history", []))
+        return self
+
+
+# ----- helpers ----------------------------------------------------------------------------------
+def _is_anndata(data) -> bool:
+    return hasattr(data, "obs") and hasattr(data, "var") and hasattr(data, "layers")
+
+
+def _unpack(data, group_key, layer, groups):
+    """(matrix, group labels, sample names, feature names) from an AnnData or a matrix."""
+    if _is_anndata(data):
+        X = get_matrix(data, layer)
+        labels = get_groups(data, group_key) if groups is None else groups
+        return X, labels, data.obs_names, data.var_names
+    if groups is None:
+        raise MSSVAEInputError("a matrix needs groups=: one group label per row (sample)")
+    X = get_matrix(_Wrap(data), None)
+    n, g = X.shape
+    return X, groups, [f"sample_{i + 1}" for i in range(n)], [f"feature_{j + 1}" for j in range(g)]
+
+
+class _Wrap:
+    def __init__(self, X):
+        self.X, self.layers = X, {}
+
+
+def _nonconstant(X, var_names) -> np.ndarray:
+    """Mask of features that vary; constant ones are dropped with a warning (their W rows are 0)."""
+    _, var = column_moments(X)
+    kept = var > 0
+    if not kept.any():
+        raise MSSVAEInputError("every feature is constant across samples; nothing to fit")
+    n_drop = int((~kept).sum())
+    if n_drop:
+        names = ", ".join(map(str, np.asarray(var_names)[~kept][:5]))
+        warnings.warn(
+            f"{n_drop} features are constant in every sample (e.g. {names}); they are left out of the fit "
+            "and get all-zero rows of W",
+            stacklevel=3,
+        )
+    return kept
+
+
+def _specific_sizes(n_specific, group_names) -> list[int]:
+    if isinstance(n_specific, dict):
+        missing = [g for g in group_names if g not in n_specific]
+        if missing:
+            raise MSSVAEInputError(f"n_specific has no entry for groups {missing}")
+        return [int(n_specific[g]) for g in group_names]
+    return [int(n_specific)] * len(group_names)
+
+
+def _module_kwargs(X, s: Settings, n_spec: list[int]) -> dict:
+    """Constructor arguments of the module, with the data-dependent starts of App. C.2."""
+    mean, var = column_moments(X)
+    kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
+              lambda1=s.lambda1, a=s.a, b=s.b)
+    if s.likelihood == "gaussian":
+        # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
+        # prior's 90% quantile (App. C.2.1–C.2.2). The output bias starts at the feature means.
+        q05 = float(np.quantile(var, 0.05))
+        kw.update(sigma2_init=torch.full((X.shape[1],), q05), ig_alpha=1.5, ig_beta=inverse_gamma_beta(var, 1.5),
+                  output_bias=torch.as_tensor(mean, dtype=torch.float32))
+    else:
+        # Inverse dispersion by moments, φ = μ²/(σ² − μ) (App. C.2.2 prints μ/(σ² − μ), a
+        # misprint: Var = μ + μ²/φ), clipped into [1e-2, 1e3] where σ² ≤ μ or the estimate explodes.
+        phi = np.where(var > mean, mean**2 / np.maximum(var - mean, 1e-12), 1e3)
+        lib = np.asarray(X.sum(1)).ravel()
+        if (lib <= 0).any():
+            raise MSSVAEInputError(f"{int((lib <= 0).sum())} samples have no counts at all; remove them before fitting")
+        log_lib = np.log(lib)
+        # Output bias: softplus⁻¹ of each gene's mean share of the library, so the initial NB mean
+        # is on the data's scale (PyTorch's default 0 would predict 0.69 × library size per gene).
+        share = np.asarray((X.multiply(1.0 / lib[:, None]) if hasattr(X, "multiply") else X / lib[:, None]).mean(0)).ravel()
+        kw.update(phi_init=torch.as_tensor(np.clip(phi, 1e-2, 1e3), dtype=torch.float32),
+                  library_prior=(float(log_lib.mean()), float(max(log_lib.var(), 1e-4))),
+                  output_bias=inverse_softplus(torch.as_tensor(np.maximum(share, 1e-8), dtype=torch.float32)))
+    return kw
+
+
+def _train_settings(s: Settings) -> TrainSettings:
+    return TrainSettings(epochs=int(s.epochs), batch_size=int(s.batch_size), lr=float(s.lr), lr_w=float(s.lr_w),
+                         sparsity_weight=float(s.sparsity_weight), schedule=Lambda0Schedule(tuple(s.lambda0), tuple(s.lambda0_breaks)),
+                         balance_groups=bool(s.balance_groups))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

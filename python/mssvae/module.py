@@ -1,0 +1,220 @@
+"""The MSSVAE as a torch module: generative model, variational posteriors, ELBO and SSL prior
+terms, and the EM step for p* and η. Tensors only: no AnnData, files or device choice here.
+
+Paper sections: §2.2 model, §2.3 estimation (Eq. 2.4), §2.4 negative binomial, App. B.1
+architecture, App. B.2 objective and E-step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nets import Encoder, MaskedDecoder
+from .priors import expected_log_prior, inverse_gamma_nll, posterior_inclusion, update_eta
+
+LIKELIHOODS = ("gaussian", "nb")
+
+
+@dataclass
+class LossTerms:
+    """Loss of one minibatch and its parts, all on the per-sample scale (divided by N)."""
+
+    loss: torch.Tensor  # what the optimiser minimises
+    reconstruction: torch.Tensor  # −E_q log p(x | ·), mean over the batch
+    kl: torch.Tensor  # KL of the latents (and of the library size), mean over the batch
+    prior_w: torch.Tensor  # negative expected SSL log prior of W (App. B.2.1), unweighted
+    prior_noise: torch.Tensor  # −log IG(σ²) (Gaussian) or 0
+
+    def detached(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name).detach()) for f in fields(self)}
+
+
+def log_nb(x: torch.Tensor, mu: torch.Tensor, phi: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """log NB(x; mean μ, inverse dispersion φ), the parameterisation of §2.4 (Lopez et al. 2018)."""
+    log_phi_mu = torch.log(phi + mu + eps)
+    return (
+        phi * (torch.log(phi + eps) - log_phi_mu)
+        + x * (torch.log(mu + eps) - log_phi_mu)
+        + torch.lgamma(x + phi)
+        - torch.lgamma(phi)
+        - torch.lgamma(x + 1.0)
+    )
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) summed over the last axis: ½ Σ (μ² + σ² − 1 − log σ²).
+
+    App. B.2.1 prints a misplaced parenthesis; this is the standard closed form it means.
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    return y + torch.log(-torch.expm1(-y))
+
+
+class MSSVAEModule(nn.Module):
+    """Multi-study sparse VAE (Gaussian or negative binomial).
+
+    Parameters
+    ----------
+    n_features
+        G, the number of features.
+    n_shared
+        K_S, the shared latent dimension.
+    n_specific
+        K_m for each group m (a 0 gives a group no specific factors).
+    hidden
+        Widths of the two hidden layers, used by every encoder and by the decoder (Table 2).
+    likelihood
+        ``"gaussian"`` (Eq. 2.2) or ``"nb"`` (Eq. 2.5).
+    lambda1, a, b
+        Slab scale and Beta(a, b) hyperparameters of η (App. C.2.1: 0.1, 1, G).
+    output_bias
+        Initial output bias per feature (a data-dependent start; see ``model.py``).
+    sigma2_init, ig_alpha, ig_beta
+        Gaussian noise: initial σ_j² and the Inverse-Gamma(α, β) prior (App. C.2).
+    phi_init, library_prior
+        NB: initial inverse dispersions φ_j and the (mean, variance) of log library sizes (§2.4).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_shared: int,
+        n_specific: list[int],
+        hidden: tuple[int, int],
+        likelihood: str,
+        output_bias: torch.Tensor,
+        lambda1: float = 0.1,
+        a: float = 1.0,
+        b: float | None = None,
+        sigma2_init: torch.Tensor | None = None,
+        ig_alpha: float = 1.5,
+        ig_beta: float = 1.0,
+        phi_init: torch.Tensor | None = None,
+        library_prior: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.likelihood = likelihood
+        self.n_features, self.n_shared = n_features, n_shared
+        self.n_specific = list(n_specific)
+        self.n_latent = n_shared + sum(self.n_specific)
+        self.lambda1, self.a = lambda1, a
+        self.b = float(n_features if b is None else b)
+        hidden = tuple(hidden)
+
+        self.encoder_shared = Encoder(n_features, hidden, n_shared)
+        self.encoders_specific = nn.ModuleList(
+            [Encoder(n_features, hidden, k) if k > 0 else nn.Identity() for k in self.n_specific]
+        )
+        self.decoder = MaskedDecoder(n_features, self.n_latent, hidden)
+        self.decoder.head_bias.data.copy_(output_bias)
+        # W initialised to 1 (App. C.2.2); one G × K matrix whose column blocks are W^(S), W^(1..M).
+        self.W = nn.Parameter(torch.ones(n_features, self.n_latent))
+
+        # Column k of the specific block belongs to group block_group[k]; shared columns to −1.
+        block_group = torch.cat(
+            [torch.full((n_shared,), -1)] + [torch.full((k,), m) for m, k in enumerate(self.n_specific)]
+        )
+        self.register_buffer("block_group", block_group, persistent=False)
+        self.register_buffer("p_star", torch.full((n_features, self.n_latent), 0.5))
+        self.register_buffer("eta", torch.full((self.n_latent,), 0.5))
+
+        if likelihood == "gaussian":
+            self.log_sigma2 = nn.Parameter(torch.log(sigma2_init))
+            self.ig_alpha, self.ig_beta = float(ig_alpha), float(ig_beta)
+        else:
+            self.log_phi = nn.Parameter(torch.log(phi_init))
+            self.encoder_library = Encoder(n_features, hidden, 1)
+            self.library_prior = (float(library_prior[0]), float(library_prior[1]))
+
+    # ----- parameters by role -----------------------------------------------------------------
+    def w_parameters(self) -> list[nn.Parameter]:
+        return [self.W]
+
+    def other_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if name != "W"]
+
+    # ----- inference --------------------------------------------------------------------------
+    def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        # Counts span orders of magnitude; log1p is the usual input transform (scVI).
+        return torch.log1p(x) if self.likelihood == "nb" else x
+
+    def encode(self, x: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Posterior means and log-variances in block layout (B × K, zeros outside own blocks)."""
+        h = self._encoder_input(x)
+        mu_s, lv_s = self.encoder_shared(h)
+        n_spec = self.n_latent - self.n_shared
+        mu_m = h.new_zeros(h.shape[0], n_spec)
+        lv_m = h.new_zeros(h.shape[0], n_spec)
+        start = 0
+        for m, k in enumerate(self.n_specific):
+            idx = (g == m).nonzero(as_tuple=True)[0]
+            if k > 0 and idx.numel() > 0:
+                mu, lv = self.encoders_specific[m](h[idx])
+                mu_m[idx, start : start + k] = mu
+                lv_m[idx, start : start + k] = lv
+            start += k
+        out = {"mu": torch.cat([mu_s, mu_m], 1), "logvar": torch.cat([lv_s, lv_m], 1)}
+        if self.likelihood == "nb":
+            out["lib_mu"], out["lib_logvar"] = self.encoder_library(h)
+        return out
+
+    def own_block_mask(self, g: torch.Tensor) -> torch.Tensor:
+        """B × K mask: shared columns and the sample's own group's columns (z̃ of §2.2)."""
+        return (self.block_group.unsqueeze(0) == -1) | (self.block_group.unsqueeze(0) == g.unsqueeze(1))
+
+    # ----- the objective -----------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, g: torch.Tensor, n_total: int, sparsity_weight: float, lambda0: float) -> LossTerms:
+        """Minibatch estimate of −Eq. 2.4 / N.
+
+        The likelihood and KL are averaged over the batch (an unbiased estimate of the full-data
+        sum divided by N); the SSL prior is a whole-data term, so it enters divided by N and
+        multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see README, "Penalty
+        weight", for why the default is larger).
+        """
+        post = self.encode(x, g)
+        mask = self.own_block_mask(g)
+        std = torch.exp(0.5 * post["logvar"])
+        z = (post["mu"] + std * torch.randn_like(std)) * mask  # one Monte Carlo draw (L = 1)
+        f = self.decoder(z, self.W)
+        kl = gaussian_kl(post["mu"], post["logvar"])  # zero on the masked-out (μ=0, log σ²=0) blocks
+
+        if self.likelihood == "gaussian":
+            sigma2 = self.log_sigma2.exp()
+            # Full Gaussian log density, so that σ² is learnable (papers/README.md, App. B.2.1).
+            logp = -0.5 * (math.log(2 * math.pi) + self.log_sigma2 + (x - f).pow(2) / sigma2)
+            prior_noise = inverse_gamma_nll(sigma2, self.ig_alpha, self.ig_beta)
+        else:
+            lib_std = torch.exp(0.5 * post["lib_logvar"])
+            log_lib = post["lib_mu"] + lib_std * torch.randn_like(lib_std)
+            mu = torch.exp(log_lib) * F.softplus(f)
+            logp = log_nb(x, mu, self.log_phi.exp())
+            prior_mean, prior_var = self.library_prior
+            kl = kl + _normal_kl(post["lib_mu"], post["lib_logvar"], prior_mean, prior_var).squeeze(-1)
+            prior_noise = x.new_zeros(())
+
+        reconstruction = -logp.sum(-1).mean()
+        kl = kl.mean()
+        prior_w = expected_log_prior(self.W, self.p_star, self.eta, lambda0, self.lambda1, self.a, self.b)
+        loss = reconstruction + kl + (sparsity_weight * prior_w + prior_noise) / n_total
+        return LossTerms(loss, reconstruction, kl, prior_w, prior_noise)
+
+    @torch.no_grad()
+    def em_step(self, lambda0: float) -> None:
+        """E-step for γ (p*) and closed-form update of η (App. B.2.1), at the current W."""
+        self.p_star.copy_(posterior_inclusion(self.W.abs(), self.eta, lambda0, self.lambda1))
+        self.eta.copy_(update_eta(self.p_star, self.a, self.b))
+
+
+def _normal_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_mean: float, prior_var: float) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(m, v)) per row: the KL of q(ℓ|x) to the LogNormal prior on log scale (§2.4)."""
+    return 0.5 * ((logvar.exp() + (mu - prior_mean) ** 2) / prior_var - 1.0 - logvar + math.log(prior_var)).sum(-1)

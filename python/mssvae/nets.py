@@ -1,0 +1,74 @@
+"""Networks of the MSSVAE: the Gaussian encoders and the masked per-feature decoder (App. B.1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Encoder(nn.Module):
+    """Two-layer ReLU MLP with batch norm, giving a diagonal Gaussian (App. B.1).
+
+    Returns the mean and the log-variance; the paper's head writes σ directly, and a log-variance
+    head is the usual way to keep σ positive (deviation written down here).
+    """
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int):
+        super().__init__()
+        layers, d = [], n_in
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU()]
+            d = h
+        self.body = nn.Sequential(*layers)
+        self.mean = nn.Linear(d, n_out)
+        self.logvar = nn.Linear(d, n_out)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and x.shape[0] == 1:
+            # Batch norm cannot estimate statistics from one sample: use the running ones.
+            self.body.eval()
+            h = self.body(x)
+            self.body.train()
+        else:
+            h = self.body(x)
+        return self.mean(h), self.logvar(h).clamp(-15.0, 15.0)
+
+
+class MaskedDecoder(nn.Module):
+    """Per-feature decoder f_j(w̃_j ⊙ z̃_i) shared across features until the output head (App. B.1).
+
+    h1 = ReLU(V1 c_ij) (no bias), h2 = ReLU(V2 h1 + b2), f_j = v_jᵀ [h2, c_ij] + b_j, where
+    c_ij = w̃_j ⊙ z̃_i. The paper prints v_jᵀ[h2 + c]; with hidden width ≠ K only the
+    concatenation is defined (papers/README.md), so the head has H2 + K weights per feature.
+
+    The first layer is linear in c, so V1 (w_j ⊙ z_i) = (V1 diag w_j) z_i and the skip term is
+    Σ_k v_jk w_jk z_ik: both are computed with one matrix product over all features instead of
+    forming the B × G × K tensor c.
+    """
+
+    def __init__(self, n_features: int, n_latent: int, hidden: tuple[int, int]):
+        super().__init__()
+        h1, h2 = hidden
+        self.n_features, self.n_latent = n_features, n_latent
+        self.V1 = nn.Linear(n_latent, h1, bias=False)
+        self.V2 = nn.Linear(h1, h2)
+        # Output head: one row of H2 + K weights and one bias per feature.
+        self.head = nn.Parameter(torch.empty(n_features, h2 + n_latent))
+        self.head_bias = nn.Parameter(torch.zeros(n_features))
+        bound = (h2 + n_latent) ** -0.5  # nn.Linear's default initialisation (App. C.2.2)
+        nn.init.uniform_(self.head, -bound, bound)
+
+    def forward(self, z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """Decoder output f (B × G) for latents ``z`` (B × K, zeros outside the sample's blocks)
+        and masks ``W`` (G × K)."""
+        G, K = W.shape
+        H1 = self.V1.out_features
+        H2 = self.V2.out_features
+        # A[k, j, h] = w_jk V1[h, k]: the first layer of every feature at once.
+        A = W.t().unsqueeze(-1) * self.V1.weight.t().unsqueeze(1)  # K × G × H1
+        pre1 = (z @ A.reshape(K, G * H1)).view(-1, G, H1)
+        h2 = F.relu(F.linear(F.relu(pre1), self.V2.weight, self.V2.bias))  # B × G × H2
+        out = (h2 * self.head[:, :H2]).sum(-1)
+        skip = z @ (W * self.head[:, H2:]).t()
+        return out + skip + self.head_bias
