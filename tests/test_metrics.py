@@ -162,6 +162,9 @@ def test_evaluate_perfect(small):
     assert result["group"]["mean"] == {s: 1.0 for s in SCORES}
     assert set(result["group"]["per_group"]) == {"group1", "group2", "group3"}
     assert result["disentanglement"] > 0.9
+    no_key = fake_fit(small)
+    no_key.uns[UNS][GROUP_KEY] = "none"  # groups given as an array at fit time
+    assert evaluate(no_key)["disentanglement"] == pytest.approx(result["disentanglement"], abs=0.05)
 
 
 def test_evaluate_matches_groups_by_label(small):

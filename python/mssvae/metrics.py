@@ -339,8 +339,13 @@ def evaluate(adata, threshold: float = DEFAULT_THRESHOLD, max_density: float | N
         "settings": {"threshold": float(threshold), "max_density": max_density, "dci": bool(dci), "seed": int(seed)},
     }
     if dci:
+        # the fit may record no usable obs column (groups passed as an array): use the simulator's
         group_key = str(adata.uns[UNS].get(GROUP_KEY, GROUP_COLUMN))
-        true_column = GROUP_COLUMN if GROUP_COLUMN in adata.obs else group_key
+        if group_key not in adata.obs:
+            group_key = GROUP_COLUMN
+        if GROUP_COLUMN not in adata.obs:
+            raise MissingKeyError(f"cannot evaluate: obs[{GROUP_COLUMN!r}] (written by `mssvae simulate`) is missing")
+        true_column = GROUP_COLUMN
         z_true = block_latents(adata.obsm[TRUE_Z_SHARED], adata.obsm[TRUE_Z_SPECIFIC], adata.obs[true_column],
                                true_groups, true_k)
         z_hat = block_latents(adata.obsm[Z_SHARED], adata.obsm[Z_SPECIFIC], adata.obs[group_key], est_groups, est_k)
