@@ -29,8 +29,7 @@ def write_results(model, adata, layer: str | None = None, groups=None) -> None:
     a ``group_key``."""
     from dataclasses import asdict
 
-    import anndata
-    import numpy
+    from importlib.metadata import version
 
     module = model._require_fit()
     ks = model.settings.n_shared
@@ -57,7 +56,7 @@ def write_results(model, adata, layer: str | None = None, groups=None) -> None:
         **noise,
         C.HISTORY: {c: history[c].to_numpy() for c in history.columns},
         C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": model._meta["seed"], "layer": layer}),
-        C.VERSIONS: {"mssvae": __version__, "torch": torch.__version__, "numpy": numpy.__version__, "anndata": anndata.__version__},
+        C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
     }
 
 

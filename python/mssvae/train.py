@@ -62,7 +62,8 @@ def epoch_batches(codes: np.ndarray, batch_size: int, balance: bool, generator: 
     batches = list(order.split(batch_size))
     # A last batch of one sample cannot feed batch norm; fold it into the previous one.
     if len(batches) > 1 and len(batches[-1]) < 2:
-        batches[-2] = torch.cat([batches[-2], batches.pop()])
+        last = batches.pop()
+        batches[-1] = torch.cat([batches[-1], last])
     return batches
 
 

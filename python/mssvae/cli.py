@@ -1,0 +1,115 @@
+"""The ``mssvae`` command line: fit, demo, and the simulation/evaluation/preparation verbs."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+
+def friendly_errors(fn):
+    """Bad input becomes one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .data import MSSVAEInputError
+        from .train import FitInterrupted
+
+        try:
+            return fn(*args, **kwargs)
+        except FitInterrupted as e:
+            click.echo(f"Interrupted: {e}", err=True)
+            sys.exit(130)
+        except (MSSVAEInputError, FileNotFoundError, KeyError, OSError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            raise click.ClickException(str(msg)) from None
+
+    return wrapper
+
+
+def read_h5ad(path: str):
+    import anndata
+
+    try:
+        return anndata.read_h5ad(path)
+    except Exception as e:  # h5py/anndata raise many types for a bad file
+        raise click.ClickException(f"cannot read {path} as an .h5ad file: {e}") from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mssvae")
+def main():
+    """Multi-study sparse VAE: shared and group-specific factors with sparse loadings."""
+
+
+@main.command()
+@click.argument("infile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--group-key", required=True, help="Column of obs holding each sample's group.")
+@click.option("--out", "outfile", required=True, type=click.Path(dir_okay=False), help="Output .h5ad with the results.")
+@click.option("--layer", default=None, help="Layer holding the data (default: X).")
+@click.option("--likelihood", type=click.Choice(["nb", "gaussian"]), default="nb", show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: the paper's (NB 800, Gaussian 500).")
+@click.option("--batch-size", type=click.IntRange(2), default=None, help="Default 512.")
+@click.option("--n-shared", type=click.IntRange(1), default=None, help="Initial K_S (default: the paper's).")
+@click.option("--n-specific", type=click.IntRange(0), default=None, help="Initial K_m per group (default: the paper's).")
+@click.option("--sparsity-weight", type=click.FloatRange(min=0, min_open=True), default=None, help="Weight of the sparsity prior.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
+              help="Where checkpoints and the fitted model go (default: OUT without .h5ad + '_model').")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from the checkpoint in --model-dir.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, seed, device,
+        model_dir, resume, quiet):
+    """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
+    from .model import MSSVAE
+    from .train import FitInterrupted
+
+    adata = read_h5ad(infile)
+    model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
+    options = {k: v for k, v in dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight).items() if v is not None}
+    model = MSSVAE(likelihood, **options)
+    try:
+        model.fit(adata, group_key=group_key, layer=layer, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                  progress=not quiet, model_dir=model_dir, resume=resume)
+    except FitInterrupted as e:
+        raise FitInterrupted(
+            f"{e}\n  resume: mssvae fit {infile} --group-key {group_key} --out {outfile} --model-dir {model_dir} --resume"
+        ) from None
+    model.save(model_dir)
+    adata.write_h5ad(outfile)
+    click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
+    click.echo(model.active_factors().drop(columns="top_features").to_string(index=False))
+
+
+@main.command()
+@click.option("--out-dir", type=click.Path(file_okay=False), default="mssvae_demo", show_default=True)
+@click.option("--group-key", type=click.Choice(["lineage", "cell_type"]), default="lineage", show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: the demo's setting (fast).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def demo(out_dir, group_key, epochs, seed, quiet):
+    """Fit the shipped PBMC example: which programs are shared across cell types, which are not."""
+    from .demo import run_demo
+
+    run_demo(Path(out_dir), group_key=group_key, epochs=epochs, seed=seed, progress=not quiet)
+
+
+def _register_optional():
+    """Verbs that live in their own modules (simulation, evaluation, preparation)."""
+    for mod, name in (("cli_sim", "simulate_cmd"), ("cli_sim", "evaluate_cmd"), ("cli_pp", "prepare_cmd")):
+        try:
+            module = __import__(f"{__package__}.{mod}", fromlist=[name])
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            main.add_command(getattr(module, name))
+
+
+_register_optional()

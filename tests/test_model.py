@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import mssvae
+from mssvae import _constants as C
+from mssvae.model import MSSVAE
+
+from conftest import TINY, make_adata
+
+FAST = dict(epochs=3, batch_size=32, progress=False)
+
+
+def test_results_contract_nb(counts_adata, tmp_path):
+    a = counts_adata
+    model = mssvae.fit(a, group_key="group", likelihood="nb", **TINY, **FAST)
+    G, N = a.n_vars, a.n_obs
+    assert a.varm[C.W_SHARED].shape == (G, 3)
+    assert a.varm[C.W_SPECIFIC].shape == (G, 2 * 3)
+    assert a.obsm[C.Z_SHARED].shape == (N, 3) and a.obsm[C.Z_SPECIFIC].shape == (N, 2)
+    uns = a.uns[C.UNS]
+    assert uns[C.GROUPS] == ["g0", "g1", "g2"] and list(uns[C.N_SPECIFIC]) == [2, 2, 2]
+    assert ((uns[C.ETA_SHARED] > 0) & (uns[C.ETA_SHARED] < 1)).all()
+    assert len(uns[C.HISTORY]["loss"]) == 3 and np.isfinite(uns[C.HISTORY]["loss"]).all()
+    assert uns[C.VERSIONS]["mssvae"] == mssvae.__version__
+    assert uns["phi"].shape == (G,)
+    # labelled getters agree with the contract
+    assert model.W_shared.columns.tolist() == ["shared_1", "shared_2", "shared_3"]
+    assert np.allclose(model.W_specific["g1"].to_numpy(), a.varm[C.W_SPECIFIC][:, 2:4])
+    # the h5ad round trip keeps everything
+    import anndata
+
+    a.write_h5ad(tmp_path / "fit.h5ad")
+    b = anndata.read_h5ad(tmp_path / "fit.h5ad")
+    assert np.array_equal(b.varm[C.W_SHARED], a.varm[C.W_SHARED])
+    assert list(b.uns[C.UNS][C.GROUPS]) == ["g0", "g1", "g2"]
+
+
+def test_gaussian_fit_and_matrix_input(gauss_adata):
+    a = gauss_adata
+    model = MSSVAE("gaussian", **TINY).fit(a.X, groups=a.obs["group"].to_numpy(), **FAST)
+    assert model.W_shared.shape == (a.n_vars, 3)
+    out = model.transform(a.X, groups=a.obs["group"].to_numpy())
+    assert out["shared"].shape == (a.n_obs, 3) and np.isfinite(out["shared"].to_numpy()).all()
+
+
+def test_same_seed_same_result_and_sparse_equals_dense(counts_adata):
+    a1, a2, a3 = counts_adata.copy(), counts_adata.copy(), counts_adata.copy()
+    a3.X = sp.csr_matrix(a3.X)
+    for a in (a1, a2, a3):
+        mssvae.fit(a, likelihood="nb", seed=7, **TINY, **FAST)
+    assert np.array_equal(a1.varm[C.W_SHARED], a2.varm[C.W_SHARED])
+    assert np.array_equal(a1.obsm[C.Z_SHARED], a2.obsm[C.Z_SHARED])
+    assert np.allclose(a1.varm[C.W_SHARED], a3.varm[C.W_SHARED], atol=1e-6)
+    a4 = counts_adata.copy()
+    mssvae.fit(a4, likelihood="nb", seed=8, **TINY, **FAST)
+    assert not np.array_equal(a1.varm[C.W_SHARED], a4.varm[C.W_SHARED])
+
+
+def test_save_load_round_trip(tmp_path, counts_adata):
+    model = mssvae.fit(counts_adata, likelihood="nb", **TINY, **FAST)
+    model.save(tmp_path / "m")
+    loaded = MSSVAE.load(tmp_path / "m")
+    assert loaded.groups == model.groups
+    assert np.array_equal(loaded.W_shared.to_numpy(), model.W_shared.to_numpy())
+    assert np.array_equal(loaded.eta.to_numpy(), model.eta.to_numpy())
+    t1, t2 = model.transform(counts_adata), loaded.transform(counts_adata)
+    assert np.array_equal(t1["shared"].to_numpy(), t2["shared"].to_numpy())
+    assert loaded.history == model.history
+
+
+def test_transform_new_samples_of_known_groups(counts_adata):
+    model = mssvae.fit(counts_adata, likelihood="nb", **TINY, **FAST)
+    new = make_adata(n_per_group=(4, 0, 3), seed=5)
+    out = model.transform(new)
+    assert out["shared"].shape == (7, 3)
+    assert list(out["shared"].index) == list(new.obs_names)
+    bad = make_adata(n_per_group=(4, 3), seed=5)
+    bad.obs["group"] = ["g0"] * 4 + ["zzz"] * 3
+    with pytest.raises(mssvae.MSSVAEInputError, match="zzz"):
+        model.transform(bad)
+
+
+def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monkeypatch):
+    import mssvae.train as train
+
+    full = counts_adata.copy()
+    mssvae.fit(full, likelihood="nb", seed=3, **TINY, epochs=4, batch_size=32, progress=False)
+
+    calls = {"n": 0}
+
+    def stop_after_two(epoch, total, record):
+        calls["n"] += 1
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_progress", stop_after_two)
+    part = counts_adata.copy()
+    model = MSSVAE("nb", **TINY)
+    with pytest.raises(mssvae.FitInterrupted, match="after 2 of 4 epochs.*resume"):
+        model.fit(part, seed=3, epochs=4, batch_size=32, progress=True, model_dir=tmp_path)
+    assert len(model.history) == 2 and (tmp_path / train.CHECKPOINT).exists()
+    monkeypatch.setattr(train, "_progress", lambda *a: None)
+    MSSVAE("nb", **TINY).fit(part, seed=3, epochs=4, batch_size=32, progress=True, model_dir=tmp_path, resume=True)
+    assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
+
+
+def test_factor_gene_sets_and_active_factors(counts_adata):
+    a = counts_adata
+    model = mssvae.fit(a, likelihood="nb", **TINY, **FAST)
+    W = np.zeros_like(a.varm[C.W_SHARED])
+    W[[0, 3], 1] = [0.7, -2.0]
+    a.varm[C.W_SHARED] = W
+    a.varm[C.W_SPECIFIC] = np.zeros_like(a.varm[C.W_SPECIFIC])
+    a.varm[C.W_SPECIFIC][5, 3] = 0.6  # group g1, factor 2
+    sets = mssvae.factor_gene_sets(a, threshold=0.5)
+    assert sets == {"shared_2": ["gene3", "gene0"], "g1_2": ["gene5"]}
+    assert mssvae.factor_gene_sets(a, which="g1") == {"g1_2": ["gene5"]}
+    with pytest.raises(KeyError, match="g0"):
+        mssvae.factor_gene_sets(a, which="nope")
+    table = model.active_factors(threshold=0.0)
+    assert set(table.columns) >= {"factor", "block", "n_features", "top_features"}
+
+
+# ----- bad input -------------------------------------------------------------------------------
+def fit_nb(a, **kw):
+    return mssvae.fit(a, likelihood=kw.pop("likelihood", "nb"), **TINY, **FAST, **kw)
+
+
+def test_unknown_group_key_lists_columns(counts_adata):
+    with pytest.raises(mssvae.MSSVAEInputError, match="'disease'.*group, donor"):
+        fit_nb(counts_adata, group_key="disease")
+
+
+def test_nan_reports_count_and_location(counts_adata):
+    counts_adata.X[3, 2] = np.nan
+    counts_adata.X[5, 1] = np.inf
+    with pytest.raises(mssvae.MSSVAEInputError, match=r"2 NaN or infinite.*'cell3'.*'gene2'"):
+        fit_nb(counts_adata)
+
+
+@pytest.mark.parametrize("value,word", [(-1.0, "negative"), (2.5, "non-integer")])
+def test_nb_needs_counts(counts_adata, value, word):
+    counts_adata.X[4, 0] = value
+    with pytest.raises(mssvae.MSSVAEInputError, match=f"1 {word}.*likelihood='gaussian'"):
+        fit_nb(counts_adata)
+    counts_adata.X = sp.csr_matrix(counts_adata.X)
+    with pytest.raises(mssvae.MSSVAEInputError, match=f"1 {word}.*'cell4'"):
+        fit_nb(counts_adata)
+
+
+def test_group_with_one_sample(counts_adata):
+    counts_adata.obs["group"] = counts_adata.obs["group"].astype(str)
+    counts_adata.obs.iloc[0, 0] = "lonely"
+    with pytest.raises(mssvae.MSSVAEInputError, match="'lonely' \\(1\\)"):
+        fit_nb(counts_adata)
+
+
+def test_constant_features_dropped_with_warning_and_zero_rows(counts_adata):
+    counts_adata.X[:, 4] = 3.0
+    with pytest.warns(UserWarning, match="1 features are constant.*gene4"):
+        fit_nb(counts_adata)
+    assert (counts_adata.varm[C.W_SHARED][4] == 0).all()
+    assert (counts_adata.varm[C.W_SHARED][3] != 0).any()
+
+
+def test_more_factors_than_features(counts_adata):
+    with pytest.raises(mssvae.MSSVAEInputError, match="more factors than features"):
+        mssvae.fit(counts_adata, likelihood="nb", n_shared=20, n_specific=2, hidden=(4, 4), **FAST)
+
+
+def test_missing_layer_lists_layers(counts_adata):
+    counts_adata.layers["counts"] = counts_adata.X.copy()
+    with pytest.raises(mssvae.MSSVAEInputError, match="'raw' not found.*counts"):
+        fit_nb(counts_adata, layer="raw")
+
+
+def test_unknown_likelihood():
+    with pytest.raises(mssvae.MSSVAEInputError, match="likelihood"):
+        MSSVAE("poisson")

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mssvae.priors import (
+    Lambda0Schedule,
+    expected_log_prior,
+    inverse_gamma_beta,
+    posterior_inclusion,
+    update_eta,
+)
+
+
+def test_lambda0_schedule_matches_paper():
+    s = Lambda0Schedule()
+    # 100 epochs: first 5 at 1, next 25 at 10, the rest at 15 (App. C.2.1)
+    values = [s(e, 100) for e in range(100)]
+    assert values[:5] == [1.0] * 5
+    assert values[5:30] == [10.0] * 25
+    assert values[30:] == [15.0] * 70
+    assert Lambda0Schedule.constant(10)(99, 100) == 10.0
+
+
+def test_lambda0_schedule_rejects_bad_breaks():
+    with pytest.raises(ValueError):
+        Lambda0Schedule(values=(1.0, 2.0), breaks=(0.5, 0.7))
+    with pytest.raises(ValueError):
+        Lambda0Schedule(values=(1.0, 2.0, 3.0), breaks=(0.7, 0.5))
+
+
+def test_posterior_inclusion_is_the_paper_formula_and_a_probability():
+    w = torch.tensor([[0.0, 0.1, 1.0, 5.0, 50.0]]).T.repeat(1, 3)
+    eta = torch.tensor([1e-6, 0.3, 1 - 1e-6])
+    lam0, lam1 = 15.0, 0.1
+    p = posterior_inclusion(w, eta, lam0, lam1)
+    slab = eta * lam1 * torch.exp(-lam1 * w)
+    spike = (1 - eta) * lam0 * torch.exp(-lam0 * w)
+    assert torch.allclose(p[:4], (slab / (slab + spike))[:4], atol=1e-6)
+    assert ((p >= 0) & (p <= 1)).all()
+    assert p[-1, 1] > 0.999  # a large weight is in the slab
+
+
+def test_update_eta_closed_form_and_range():
+    p = torch.rand(40, 5)
+    eta = update_eta(p, a=1.0, b=40.0)
+    assert torch.allclose(eta, p.sum(0) / (40 + 1 + 40 - 2))
+    assert ((eta > 0) & (eta < 1)).all()
+    assert (update_eta(torch.zeros(40, 2), 1.0, 40.0) > 0).all()
+
+
+def test_em_iterations_keep_probabilities_in_range():
+    w = torch.randn(50, 6) * 3
+    eta = torch.full((6,), 0.5)
+    for lam0 in (1.0, 10.0, 15.0, 1000.0):
+        p = posterior_inclusion(w.abs(), eta, lam0, 0.1)
+        eta = update_eta(p, 1.0, 50.0)
+        assert ((p >= 0) & (p <= 1)).all() and ((eta > 0) & (eta < 1)).all()
+
+
+def test_expected_log_prior_gradient_is_lambda_star_sign_w():
+    w = torch.tensor([[0.5, -2.0], [0.0, 3.0]], requires_grad=True)
+    p = torch.tensor([[0.2, 0.9], [0.5, 1.0]])
+    eta = torch.tensor([0.3, 0.6])
+    val = expected_log_prior(w, p, eta, 10.0, 0.1, 1.0, 2.0)
+    val.backward()
+    lam_star = 0.1 * p + 10.0 * (1 - p)
+    assert torch.allclose(w.grad, lam_star * torch.sign(w.detach()))
+
+
+def test_inverse_gamma_beta_puts_q05_at_prior_q90():
+    v = np.random.default_rng(0).gamma(2.0, 1.0, size=500)
+    beta = inverse_gamma_beta(v, alpha=1.5)
+    q05 = np.quantile(v, 0.05)
+    assert stats.invgamma(1.5, scale=beta).cdf(q05) == pytest.approx(0.9, abs=1e-8)
