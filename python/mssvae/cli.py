@@ -101,15 +101,8 @@ def demo(out_dir, group_key, epochs, seed, quiet):
     run_demo(Path(out_dir), group_key=group_key, epochs=epochs, seed=seed, progress=not quiet)
 
 
-def _register_optional():
-    """Verbs that live in their own modules (simulation, evaluation, preparation)."""
-    for mod, name in (("cli_sim", "simulate_cmd"), ("cli_sim", "evaluate_cmd"), ("cli_pp", "prepare_cmd")):
-        try:
-            module = __import__(f"{__package__}.{mod}", fromlist=[name])
-        except ImportError:
-            continue
-        if hasattr(module, name):
-            main.add_command(getattr(module, name))
+from .cli_pp import prepare_cmd  # noqa: E402  (verbs defined beside the modules they drive)
+from .cli_sim import evaluate_cmd, simulate_cmd  # noqa: E402
 
-
-_register_optional()
+for _cmd in (simulate_cmd, evaluate_cmd, prepare_cmd):
+    main.add_command(_cmd)

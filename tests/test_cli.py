@@ -1,0 +1,74 @@
+import anndata
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mssvae import _constants as C
+from mssvae.cli import main
+
+from conftest import make_adata
+
+TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--n-shared", "3", "--n-specific", "2", "--quiet"]
+
+
+@pytest.fixture
+def h5ad(tmp_path):
+    path = tmp_path / "in.h5ad"
+    make_adata().write_h5ad(path)
+    return path
+
+
+def test_fit_writes_results_and_model(tmp_path, h5ad, monkeypatch):
+    import mssvae.model
+
+    # keep the networks tiny: the CLI exposes no --hidden, so shrink the paper default here
+    monkeypatch.setitem(mssvae.model.PAPER_DEFAULTS["nb"], "hidden", (8, 6))
+    out = tmp_path / "out.h5ad"
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *TINY_ARGS])
+    assert res.exit_code == 0, res.output
+    a = anndata.read_h5ad(out)
+    assert a.varm[C.W_SHARED].shape == (12, 3)
+    assert (tmp_path / "out_model" / "model.pt").exists()
+    assert "wrote" in res.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--group-key", "disease"], "'disease' is not a column of obs; available columns: group, donor"),
+        (["--group-key", "group", "--layer", "raw"], "layer 'raw' not found"),
+    ],
+)
+def test_fit_bad_input_is_one_clear_line(tmp_path, h5ad, args, message):
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--out", str(tmp_path / "o.h5ad"), *args, *TINY_ARGS])
+    assert res.exit_code != 0
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_fit_negative_counts_suggests_gaussian(tmp_path):
+    a = make_adata(counts=False)
+    path = tmp_path / "real.h5ad"
+    a.write_h5ad(path)
+    res = CliRunner().invoke(main, ["fit", str(path), "--group-key", "group", "--out", str(tmp_path / "o.h5ad"), *TINY_ARGS])
+    assert res.exit_code == 1 and "likelihood='gaussian'" in res.output
+
+
+def test_fit_missing_or_broken_file(tmp_path):
+    res = CliRunner().invoke(main, ["fit", str(tmp_path / "nope.h5ad"), "--group-key", "g", "--out", "o.h5ad"])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    bad = tmp_path / "bad.h5ad"
+    bad.write_text("not hdf5")
+    res = CliRunner().invoke(main, ["fit", str(bad), "--group-key", "g", "--out", str(tmp_path / "o.h5ad")])
+    assert res.exit_code == 1 and "cannot read" in res.output
+
+
+def test_simulate_fit_evaluate_pipeline(tmp_path):
+    sim, fitted = tmp_path / "sim.h5ad", tmp_path / "fit.h5ad"
+    r = CliRunner().invoke(main, ["simulate", "gaussian", "--seed", "1", "--out", str(sim), "--n-per-group", "40"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["fit", str(sim), "--group-key", "group", "--likelihood", "gaussian", "--out", str(fitted),
+                                  "--epochs", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["evaluate", str(fitted), "--no-dci"])
+    assert r.exit_code == 0, r.output
+    assert '"consensus"' in r.output
