@@ -1,0 +1,197 @@
+#' Fit a multi-study sparse VAE
+#'
+#' Fits the multi-study sparse variational autoencoder (MSSVAE) of Moran and Krishnan to the
+#' samples (columns) of `x`, which belong to several groups (studies, diseases, cell types).
+#' The model learns shared factors, active in every group, and group-specific factors; its
+#' spike-and-slab lasso loadings \eqn{W} say which features (genes) load on which factor.
+#' The fit runs in the package's Python core through reticulate (see [mssvaePython()]).
+#'
+#' @param x A [SummarizedExperiment::SummarizedExperiment] or
+#'   [SingleCellExperiment::SingleCellExperiment] with features in rows and samples in
+#'   columns, or a features x samples matrix (base `matrix` or a sparse `Matrix`).
+#' @param group The group of each sample: the name of a `colData(x)` column, or a vector or
+#'   factor with one label per sample. Factor levels set the order of the groups; otherwise
+#'   they are sorted. Every group needs at least two samples.
+#' @param assay.type The assay to fit (name or index); raw counts for `likelihood = "nb"`.
+#'   A sparse `dgCMatrix` assay reaches Python without being densified.
+#' @param likelihood `"nb"` (negative binomial, for counts) or `"gaussian"`.
+#' @param n.shared Number of shared factors \eqn{K_S} to start from; the prior switches off
+#'   those the data do not need. `NULL`: the paper's Table 2 (50 for NB, 30 for Gaussian).
+#' @param n.specific Number of factors per group \eqn{K_m}: one number, or a vector named by
+#'   group. `NULL`: Table 2 (10 for NB, 5 for Gaussian).
+#' @param epochs Training epochs. `NULL`: Table 2 (800 for NB, 500 for Gaussian).
+#' @param batch.size Minibatch size. `NULL`: 512.
+#' @param seed Random seed; the same seed on the same machine gives identical results.
+#' @param subset.row Features to fit (integer, logical or character index). The others get
+#'   `NA` loadings.
+#' @param hidden Widths of the two hidden layers of every network, e.g. `c(128, 64)`.
+#'   `NULL`: Table 2 (`c(256, 128)` for NB, `c(50, 50)` for Gaussian).
+#' @param sparsity.weight Weight of the spike-and-slab prior relative to the whole-data
+#'   likelihood (1 is the exact MAP weighting of the paper's Eq. 2.4). `NULL`: the Python
+#'   core's default.
+#' @param model.dir A directory to save the fitted model in (and checkpoints during the
+#'   fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
+#' @param verbose Show a progress bar (Python writes it to the standard error stream).
+#' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning rates of the
+#'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
+#'   scales and their annealing), `a`, `b` (the Beta prior of \eqn{\eta}), `balance.groups`,
+#'   `device` (`"auto"`, `"cpu"`, `"cuda"`).
+#'
+#' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding it as assay
+#'   `assay.type`):
+#' \describe{
+#'   \item{`rowData(x)$MSSVAE_W_shared`}{the shared loadings \eqn{W^{(S)}}, a features x
+#'     \eqn{K_S} matrix column with column names `shared_1`, `shared_2`, ...}
+#'   \item{`rowData(x)$MSSVAE_W_<group>`}{one matrix column per group (features x \eqn{K_m}),
+#'     column names `<group>_1`, ...; e.g. `rowData(x)[["MSSVAE_W_T cell"]]`.}
+#'   \item{`reducedDim(x, "MSSVAE_shared")`}{posterior means of the shared latents
+#'     (samples x \eqn{K_S}); for a plain SummarizedExperiment: `colData(x)$MSSVAE_shared`.}
+#'   \item{`reducedDim(x, "MSSVAE_specific")`}{each sample's own group's latents (samples x
+#'     max \eqn{K_m}, columns `specific_1`, ...; zero where its group has fewer); for a
+#'     plain SummarizedExperiment: `colData(x)$MSSVAE_specific`.}
+#'   \item{`colData(x)$MSSVAE_group`}{the group of each sample, a factor.}
+#'   \item{`metadata(x)$MSSVAE`}{a list with the same entries as `.uns["mssvae"]` in
+#'     Python: `groups`, `group_key`, `n_specific`, `eta_shared`, `eta_specific` (named
+#'     by factor), `p_star` (features x factors), `phi` (NB) or `sigma2` (Gaussian),
+#'     `features_used`, `history` (a data.frame: one row per epoch), `settings`, `versions`;
+#'     and from R: `assay_type`, `subset_row`, `model_dir`, `warnings`.}
+#' }
+#' Features outside `subset.row` have `NA` loadings; features constant in every sample are
+#' left out of the fit (with a warning) and get zero loadings.
+#'
+#' @details Errors in the input stop with a message that says what is wrong and what to do:
+#' an unknown `group` column (the message lists the `colData` columns), missing labels, a
+#' group with fewer than two samples, NaN values, negative or non-integer values with the NB
+#' model, more factors than features.
+#'
+#' @seealso [factorGeneSets()], [loadingsTable()], [activeFactors()], [plotLoadings()],
+#'   [plotLatents()], [plotLoss()], [prepareMSSVAE()].
+#' @references Moran, G. E. and Krishnan, Nonlinear multi-study factor analysis (2026).
+#' @examples
+#' \dontrun{
+#' sce <- mssvaeExampleData()
+#' sce <- fitMSSVAE(sce, group = "lineage", n.shared = 10, n.specific = 3,
+#'                  hidden = c(32, 16), epochs = 20)
+#' factorGeneSets(sce)
+#' }
+#' @name fitMSSVAE
+#' @export
+setGeneric("fitMSSVAE", function(x, ...) standardGeneric("fitMSSVAE"))
+
+#' @rdname fitMSSVAE
+#' @importClassesFrom SummarizedExperiment SummarizedExperiment
+#' @export
+setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "counts",
+                                                        likelihood = c("nb", "gaussian"), n.shared = NULL,
+                                                        n.specific = NULL, epochs = NULL, batch.size = NULL,
+                                                        seed = 0L, subset.row = NULL, hidden = NULL,
+                                                        sparsity.weight = NULL, model.dir = NULL,
+                                                        verbose = FALSE, ...) {
+    likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
+    grp <- .resolve_group(x, if (missing(group)) NULL else group)
+    mat <- .get_assay(x, assay.type)
+    rows <- .subset_index(subset.row, x)
+    extra <- .extra_settings(list(...))
+    args <- c(list(
+        likelihood = likelihood,
+        n_shared = .count_or_null(n.shared, "n.shared"),
+        n_specific = .n_specific(n.specific, grp$levels),
+        epochs = .count_or_null(epochs, "epochs"),
+        batch_size = .count_or_null(batch.size, "batch.size"),
+        seed = .count_or_null(seed, "seed", min = 0L),
+        hidden = .hidden(hidden),
+        sparsity_weight = .number_or_null(sparsity.weight, "sparsity.weight"),
+        model_dir = if (is.null(model.dir)) NULL else normalizePath(model.dir, mustWork = FALSE),
+        progress = isTRUE(verbose),
+        group_key = grp$key
+    ), extra)
+    if (length(rows) != nrow(x)) {
+        mat <- mat[rows, , drop = FALSE]
+    }
+    res <- .worker_fit(.as_bridge_matrix(mat), grp$labels, grp$levels,
+                       .feature_names(x)[rows], .sample_names(x), args)
+    for (w in res$warnings) {
+        warning(w, call. = FALSE)
+    }
+    .store_results(x, res, rows, assay.type)
+})
+
+#' @rdname fitMSSVAE
+#' @export
+setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
+    if (length(dim(x)) != 2L || is.data.frame(x)) {
+        stop("x must be a SummarizedExperiment, a SingleCellExperiment or a features x samples matrix",
+             if (is.data.frame(x)) " (convert a data.frame with as.matrix())", "; got an object of class ",
+             class(x)[1], call. = FALSE)
+    }
+    if (!missing(group) && (is.character(group) || is.factor(group)) && length(group) == 1L && ncol(x) != 1L) {
+        stop(sprintf("group = \"%s\" names a column, but a matrix has no colData: give one group label per sample (column)",
+                     as.character(group)), call. = FALSE)
+    }
+    if (!is.character(assay.type) || length(assay.type) != 1L) {
+        assay.type <- "counts"
+    }
+    sce <- SingleCellExperiment::SingleCellExperiment(assays = stats::setNames(list(x), assay.type))
+    fitMSSVAE(sce, group = if (missing(group)) NULL else group, assay.type = assay.type, ...)
+})
+
+# ----- storing the results --------------------------------------------------------------------
+
+.store_results <- function(x, res, rows, assay.type) {
+    G <- nrow(x)
+    fn <- res$factor_names
+    groups <- as.character(res$groups)
+    full_rows <- function(m, cols, fill = NA_real_) {
+        m <- as.matrix(m)
+        out <- matrix(fill, G, ncol(m), dimnames = list(rownames(x), cols))
+        out[rows, ] <- m
+        out
+    }
+    rd <- SummarizedExperiment::rowData(x)
+    rd <- rd[, !startsWith(colnames(rd), "MSSVAE_"), drop = FALSE]
+    rd[["MSSVAE_W_shared"]] <- full_rows(res$W_shared, as.character(fn$shared))
+    for (g in groups) {
+        rd[[paste0("MSSVAE_W_", g)]] <- full_rows(res$W_specific[[g]], as.character(fn[[g]]))
+    }
+    SummarizedExperiment::rowData(x) <- rd
+
+    zs <- as.matrix(res$Z_shared)
+    dimnames(zs) <- list(colnames(x), as.character(fn$shared))
+    zm <- as.matrix(res$Z_specific)
+    dimnames(zm) <- list(colnames(x), if (ncol(zm)) paste0("specific_", seq_len(ncol(zm))) else character())
+    cd <- SummarizedExperiment::colData(x)
+    cd <- cd[, !startsWith(colnames(cd), "MSSVAE_"), drop = FALSE]
+    cd[["MSSVAE_group"]] <- factor(as.character(res$sample_groups), levels = groups)
+    if (methods::is(x, "SingleCellExperiment")) {
+        SummarizedExperiment::colData(x) <- cd
+        SingleCellExperiment::reducedDim(x, "MSSVAE_shared") <- zs
+        SingleCellExperiment::reducedDim(x, "MSSVAE_specific") <- zm
+    } else {
+        cd[["MSSVAE_shared"]] <- zs
+        cd[["MSSVAE_specific"]] <- zm
+        SummarizedExperiment::colData(x) <- cd
+    }
+
+    md <- res$metadata
+    all_names <- unlist(fn, use.names = FALSE)
+    md$eta_shared <- stats::setNames(as.numeric(md$eta_shared), as.character(fn$shared))
+    md$eta_specific <- stats::setNames(as.numeric(md$eta_specific), unlist(fn[groups], use.names = FALSE))
+    md$n_specific <- stats::setNames(as.integer(md$n_specific), groups)
+    md$p_star <- full_rows(md$p_star, all_names)
+    used <- logical(G)
+    used[rows] <- as.logical(md$features_used)
+    md$features_used <- stats::setNames(used, rownames(x))
+    for (noise in intersect(c("phi", "sigma2"), names(md))) {
+        v <- rep(NA_real_, G)
+        v[rows] <- as.numeric(md[[noise]])
+        md[[noise]] <- stats::setNames(v, rownames(x))
+    }
+    md$versions$mssvae_r <- as.character(utils::packageVersion("mssvae"))
+    md$versions$R <- paste(R.version$major, R.version$minor, sep = ".")
+    md$assay_type <- assay.type
+    md$subset_row <- if (length(rows) == G) NULL else rows
+    md$model_dir <- res$model_dir
+    md$warnings <- as.character(unlist(res$warnings))
+    S4Vectors::metadata(x)$MSSVAE <- md
+    x
+}

@@ -1,0 +1,19 @@
+#' mssvae: multi-study sparse VAE for SummarizedExperiment objects
+#'
+#' Shared and group-specific gene programs from data measured on the same features in
+#' several groups (Moran and Krishnan, Nonlinear multi-study factor analysis, 2026).
+#' Start with [fitMSSVAE()]; read the results with [factorGeneSets()], [activeFactors()] and
+#' [loadingsTable()]; plot them with [plotLoadings()], [plotLatents()] and [plotLoss()];
+#' test the gene sets with [enrichFactorSets()].
+#'
+#' @section Python:
+#' The model runs in the package's Python core through reticulate. The package uses the
+#' first of: `options(mssvae.python = "/path/to/bin/python")`, the environment variable
+#' `MSSVAE_PYTHON`, the interpreter recorded by `make r-install` (the repository's
+#' `.venv/bin/python`), and `RETICULATE_PYTHON`. That Python must hold the `mssvae` package
+#' of the same version as this R package; [mssvaePython()] reports which one is used.
+#'
+#' @keywords internal
+#' @importFrom ggplot2 .data
+#' @importFrom methods is as new
+"_PACKAGE"

@@ -1,0 +1,161 @@
+# Reading the results back from rowData/metadata: pure R, no Python.
+
+.no_results <- function() {
+    stop("x holds no MSSVAE results (rowData(x)$MSSVAE_W_shared); run fitMSSVAE(x, group = ...) first", call. = FALSE)
+}
+
+# The loading blocks, in order: list(shared = G x K_S, <group> = G x K_m, ...).
+.loading_blocks <- function(x) {
+    if (!methods::is(x, "SummarizedExperiment")) {
+        stop("x must be a SummarizedExperiment or SingleCellExperiment returned by fitMSSVAE()", call. = FALSE)
+    }
+    rd <- SummarizedExperiment::rowData(x)
+    if (!"MSSVAE_W_shared" %in% colnames(rd)) {
+        .no_results()
+    }
+    md <- S4Vectors::metadata(x)$MSSVAE
+    cols <- colnames(rd)[startsWith(colnames(rd), "MSSVAE_W_")]
+    groups <- if (!is.null(md$groups)) as.character(md$groups) else setdiff(sub("^MSSVAE_W_", "", cols), "shared")
+    blocks <- c("shared", groups)
+    out <- lapply(blocks, function(b) {
+        m <- as.matrix(rd[[paste0("MSSVAE_W_", b)]])
+        rownames(m) <- .feature_names(x)
+        m
+    })
+    stats::setNames(out, blocks)
+}
+
+.select_blocks <- function(blocks, which) {
+    if (identical(which, "all")) {
+        return(blocks)
+    }
+    bad <- setdiff(which, names(blocks))
+    if (length(bad)) {
+        stop(sprintf("which = %s is not \"all\", \"shared\" or a group; groups: %s",
+                     paste(sprintf("\"%s\"", bad), collapse = ", "), .collapse(names(blocks)[-1])), call. = FALSE)
+    }
+    blocks[which]
+}
+
+.gene_ids <- function(x, id.column) {
+    if (is.null(id.column)) {
+        return(.feature_names(x))
+    }
+    rd <- SummarizedExperiment::rowData(x)
+    if (!id.column %in% colnames(rd)) {
+        stop(sprintf("id.column \"%s\" is not a rowData column; available: %s", id.column,
+                     .collapse(colnames(rd)[!startsWith(colnames(rd), "MSSVAE_")])), call. = FALSE)
+    }
+    as.character(rd[[id.column]])
+}
+
+#' Gene sets of the factors
+#'
+#' The features whose absolute loading exceeds `threshold` in each factor: the gene sets
+#' \eqn{C_k = \{g : |W_{gk}| > 0.5\}} of the paper's section 5, ordered by \eqn{|W|}.
+#' The list is ready for `clusterProfiler::compareCluster(geneClusters = factorGeneSets(x),
+#' fun = "enrichGO", ...)`, `clusterProfiler::enricher()` or [enrichFactorSets()].
+#'
+#' @param x A SummarizedExperiment returned by [fitMSSVAE()].
+#' @param threshold Keep features with \eqn{|W| >} `threshold` (the paper uses 0.5).
+#' @param which `"all"`, `"shared"`, or one or more group names.
+#' @param min.size Leave out factors with fewer features (inactive factors have none).
+#' @param id.column A `rowData(x)` column holding the identifiers to return (e.g. Entrez
+#'   IDs); `NULL` for `rownames(x)`.
+#' @return A named list of character vectors; names are factor names (`shared_3`,
+#'   `<group>_2`), in block order.
+#' @examples
+#' \dontrun{
+#' sets <- factorGeneSets(sce, which = "shared")
+#' lengths(sets)
+#' }
+#' @export
+factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L, id.column = NULL) {
+    blocks <- .select_blocks(.loading_blocks(x), which)
+    ids <- .gene_ids(x, id.column)
+    out <- list()
+    for (W in blocks) {
+        for (k in colnames(W)) {
+            w <- abs(W[, k])
+            keep <- which(!is.na(w) & w > threshold)
+            if (length(keep) >= min.size && length(keep) > 0L) {
+                out[[k]] <- ids[keep[order(-w[keep])]]
+            }
+        }
+    }
+    out
+}
+
+#' Loadings as a long table
+#'
+#' One row per feature and factor, for ggplot2 and dplyr. Features left out of the fit by
+#' `subset.row` (`NA` loadings) are dropped.
+#'
+#' @inheritParams factorGeneSets
+#' @param active.only Keep only active factors (some \eqn{|W| >} `threshold`).
+#' @return A data.frame with columns `gene`, `factor` (a factor in block order), `block`
+#'   (`"shared"` or the group, a factor) and `weight`.
+#' @export
+loadingsTable <- function(x, which = "all", active.only = FALSE, threshold = 0.5) {
+    blocks <- .select_blocks(.loading_blocks(x), which)
+    parts <- lapply(names(blocks), function(b) {
+        W <- blocks[[b]]
+        if (!ncol(W)) {
+            return(NULL)
+        }
+        if (active.only) {
+            W <- W[, colSums(abs(W) > threshold, na.rm = TRUE) > 0, drop = FALSE]
+            if (!ncol(W)) {
+                return(NULL)
+            }
+        }
+        data.frame(gene = rep(rownames(W), times = ncol(W)), factor = rep(colnames(W), each = nrow(W)),
+                   block = b, weight = as.vector(W), stringsAsFactors = FALSE)
+    })
+    df <- do.call(rbind, parts)
+    if (is.null(df)) {
+        df <- data.frame(gene = character(), factor = character(), block = character(), weight = numeric())
+    }
+    df <- df[!is.na(df$weight), , drop = FALSE]
+    df$factor <- factor(df$factor, levels = unique(unlist(lapply(blocks, colnames))))
+    df$block <- factor(df$block, levels = names(blocks))
+    rownames(df) <- NULL
+    df
+}
+
+#' Active factors and their top genes
+#'
+#' A summary of the factors with at least one \eqn{|W| >} `threshold`: the shared factors
+#' found in every group and each group's own factors.
+#'
+#' @inheritParams factorGeneSets
+#' @param n.top Number of top features to list.
+#' @return A data.frame with one row per active factor: `factor`, `block`, `n_genes`
+#'   (features above the threshold), `max_abs_w`, `eta` (the estimated share of features in
+#'   the factor's slab) and `top_genes` (by \eqn{|W|}, comma-separated).
+#' @export
+activeFactors <- function(x, threshold = 0.5, which = "all", n.top = 10L) {
+    blocks <- .select_blocks(.loading_blocks(x), which)
+    md <- S4Vectors::metadata(x)$MSSVAE
+    eta <- c(md$eta_shared, md$eta_specific)
+    rows <- list()
+    for (b in names(blocks)) {
+        W <- blocks[[b]]
+        for (k in colnames(W)) {
+            w <- abs(W[, k])
+            n <- sum(w > threshold, na.rm = TRUE)
+            if (n == 0L) next
+            top <- names(sort(w[!is.na(w)], decreasing = TRUE))[seq_len(min(n, n.top))]
+            rows[[k]] <- data.frame(factor = k, block = b, n_genes = n, max_abs_w = max(w, na.rm = TRUE),
+                                    eta = if (k %in% names(eta)) unname(eta[k]) else NA_real_,
+                                    top_genes = paste(top, collapse = ", "), stringsAsFactors = FALSE)
+        }
+    }
+    out <- do.call(rbind, rows)
+    if (is.null(out)) {
+        out <- data.frame(factor = character(), block = character(), n_genes = integer(), max_abs_w = numeric(),
+                          eta = numeric(), top_genes = character())
+    }
+    rownames(out) <- NULL
+    out
+}

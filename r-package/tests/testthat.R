@@ -1,0 +1,4 @@
+library(testthat)
+library(mssvae)
+
+test_check("mssvae")

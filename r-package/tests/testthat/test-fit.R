@@ -1,0 +1,150 @@
+# Fits against the real Python core, and the results contract in rowData/reducedDims/metadata.
+
+check_contract <- function(x, groups, K.shared = 3L, K.spec = 2L) {
+    rd <- rowData(x)
+    W <- rd$MSSVAE_W_shared
+    expect_true(is.matrix(W))
+    expect_identical(dim(W), c(nrow(x), K.shared))
+    expect_identical(colnames(W), paste0("shared_", seq_len(K.shared)))
+    expect_identical(rownames(W), rownames(x))
+    for (g in groups) {
+        Wg <- rd[[paste0("MSSVAE_W_", g)]]
+        expect_identical(dim(Wg), c(nrow(x), K.spec))
+        expect_identical(colnames(Wg), paste0(g, "_", seq_len(K.spec)))
+    }
+    md <- metadata(x)$MSSVAE
+    expect_identical(md$groups, groups)
+    expect_named(md$eta_shared, paste0("shared_", seq_len(K.shared)))
+    expect_length(md$eta_specific, K.spec * length(groups))
+    expect_identical(dim(md$p_star), c(nrow(x), K.shared + K.spec * length(groups)))
+    expect_s3_class(md$history, "data.frame")
+    expect_true(all(c("epoch", "loss", "lambda0") %in% names(md$history)))
+    expect_identical(md$versions$mssvae, as.character(packageVersion("mssvae")))
+    expect_identical(md$versions$mssvae_r, as.character(packageVersion("mssvae")))
+    expect_true(is.list(md$settings))
+    expect_identical(levels(x$MSSVAE_group), groups)
+}
+
+test_that("fit on a SingleCellExperiment with a dense assay and a group column", {
+    sce <- make_sce()
+    fit <- fit_fast(sce, group = "condition")
+    expect_s4_class(fit, "SingleCellExperiment")
+    # factor levels set the group order
+    check_contract(fit, c("C", "A", "B"))
+    expect_identical(reducedDimNames(fit), c("MSSVAE_shared", "MSSVAE_specific"))
+    zs <- reducedDim(fit, "MSSVAE_shared")
+    expect_identical(dim(zs), c(ncol(sce), 3L))
+    expect_identical(rownames(zs), colnames(sce))
+    expect_identical(colnames(reducedDim(fit, "MSSVAE_specific")), c("specific_1", "specific_2"))
+    expect_identical(as.character(fit$MSSVAE_group), as.character(sce$condition))
+    expect_identical(metadata(fit)$MSSVAE$group_key, "condition")
+    expect_identical(metadata(fit)$MSSVAE$settings$epochs, 2L)
+    expect_identical(nrow(metadata(fit)$MSSVAE$history), 2L)
+    # the input is otherwise untouched
+    expect_identical(assay(fit, "counts"), assay(sce, "counts"))
+    expect_identical(colData(fit)[, 1:2], colData(sce))
+})
+
+test_that("a sparse dgCMatrix assay gives the same fit as the dense one", {
+    dense <- fit_fast(make_sce(sparse = FALSE))
+    sparse <- fit_fast(make_sce(sparse = TRUE))
+    expect_s4_class(assay(sparse, "counts"), "dgCMatrix")
+    expect_equal(rowData(sparse)$MSSVAE_W_shared, rowData(dense)$MSSVAE_W_shared, tolerance = 1e-5)
+    # the core's start values (per-gene moments) round differently for sparse and dense input,
+    # at float precision; two epochs carry that to ~1e-3 in the latents
+    expect_equal(reducedDim(sparse, "MSSVAE_shared"), reducedDim(dense, "MSSVAE_shared"), tolerance = 1e-2)
+})
+
+test_that("group as a column name and as a vector give the same fit", {
+    sce <- make_sce()
+    by_name <- fit_fast(sce, group = "condition")
+    by_vector <- fit_fast(sce, group = sce$condition)
+    expect_identical(rowData(by_vector)$MSSVAE_W_shared, rowData(by_name)$MSSVAE_W_shared)
+    expect_identical(metadata(by_vector)$MSSVAE$group_key, "none")
+    # a character vector: groups sorted
+    by_chr <- fit_fast(sce, group = as.character(sce$condition))
+    expect_identical(metadata(by_chr)$MSSVAE$groups, c("A", "B", "C"))
+})
+
+test_that("a plain SummarizedExperiment keeps latents in colData", {
+    fit <- fit_fast(make_se())
+    expect_s4_class(fit, "SummarizedExperiment")
+    expect_false(is(fit, "SingleCellExperiment"))
+    check_contract(fit, c("C", "A", "B"))
+    expect_identical(dim(fit$MSSVAE_shared), c(ncol(fit), 3L))
+    expect_identical(colnames(fit$MSSVAE_specific), c("specific_1", "specific_2"))
+})
+
+test_that("a plain matrix becomes a SingleCellExperiment", {
+    s <- sim_counts()
+    fit <- fit_fast(s$counts, group = s$group)
+    expect_s4_class(fit, "SingleCellExperiment")
+    expect_identical(assayNames(fit), "counts")
+    check_contract(fit, c("A", "B", "C"))
+    fit2 <- fit_fast(methods::as(s$counts, "CsparseMatrix"), group = s$group, assay.type = "raw")
+    expect_identical(assayNames(fit2), "raw")
+})
+
+test_that("subset.row fits only those features; the others get NA rows", {
+    sce <- make_sce()
+    keep <- rownames(sce)[c(1:12, 20:25)]
+    fit <- fit_fast(sce, subset.row = keep)
+    W <- rowData(fit)$MSSVAE_W_shared
+    out <- !rownames(sce) %in% keep
+    expect_true(all(is.na(W[out, ])))
+    expect_false(anyNA(W[!out, ]))
+    expect_true(all(is.na(rowData(fit)$MSSVAE_W_A[out, ])))
+    md <- metadata(fit)$MSSVAE
+    expect_identical(md$subset_row, which(!out))
+    expect_identical(unname(md$features_used), !out)
+    expect_true(all(is.na(md$p_star[out, ])))
+    expect_true(all(is.na(md$phi[out])))
+    # logical and integer indices select the same features
+    fit_l <- fit_fast(sce, subset.row = !out)
+    expect_identical(rowData(fit_l)$MSSVAE_W_shared, W)
+    # genes outside the fit are in no gene set and not in the loadings table
+    expect_false(any(unlist(factorGeneSets(fit, threshold = 0)) %in% rownames(sce)[out]))
+    expect_false(any(loadingsTable(fit)$gene %in% rownames(sce)[out]))
+})
+
+test_that("n.specific per group, the Gaussian model, and further settings", {
+    sce <- make_sce()
+    assay(sce, "logcounts") <- log1p(assay(sce, "counts"))
+    fit <- fit_fast(sce, assay.type = "logcounts", likelihood = "gaussian",
+                    n.specific = c(A = 1, B = 2, C = 3), lr = 0.005, lr.w = 0.02, sparsity.weight = 2)
+    md <- metadata(fit)$MSSVAE
+    expect_identical(md$n_specific, c(C = 3L, A = 1L, B = 2L))
+    expect_identical(ncol(rowData(fit)$MSSVAE_W_A), 1L)
+    expect_identical(ncol(rowData(fit)$MSSVAE_W_C), 3L)
+    expect_identical(md$settings$likelihood, "gaussian")
+    expect_equal(md$settings$lr_w, 0.02)
+    expect_equal(md$settings$sparsity_weight, 2)
+    expect_true("sigma2" %in% names(md))
+    expect_identical(md$assay_type, "logcounts")
+})
+
+test_that("refitting replaces the previous results", {
+    sce <- make_sce()
+    fit1 <- fit_fast(sce, group = "condition")
+    fit2 <- fit_fast(fit1, group = "batch")
+    expect_false(any(c("MSSVAE_W_A", "MSSVAE_W_B", "MSSVAE_W_C") %in% colnames(rowData(fit2))))
+    expect_true(all(c("MSSVAE_W_b1", "MSSVAE_W_b2") %in% colnames(rowData(fit2))))
+    expect_identical(metadata(fit2)$MSSVAE$groups, c("b1", "b2"))
+})
+
+test_that("the same seed gives identical results; constant features warn and get zero loadings", {
+    sce <- make_sce()
+    counts(sce)[5, ] <- 3L
+    expect_warning(a <- fit_fast(sce), "constant")
+    expect_warning(b <- fit_fast(sce), "constant")
+    expect_identical(rowData(a)$MSSVAE_W_shared, rowData(b)$MSSVAE_W_shared)
+    expect_true(all(rowData(a)$MSSVAE_W_shared[5, ] == 0))
+    expect_false(metadata(a)$MSSVAE$features_used[[5]])
+})
+
+test_that("model.dir saves a model Python can load", {
+    dir <- tempfile("mssvae-model")
+    fit <- fit_fast(make_sce(), model.dir = dir)
+    expect_true(file.exists(file.path(dir, "model.pt")))
+    expect_identical(metadata(fit)$MSSVAE$model_dir, normalizePath(dir))
+})
