@@ -10,7 +10,7 @@ import click
 
 # Fewer epochs and narrower networks than Table 2 so the demo runs in minutes on 2 CPU cores;
 # the factors it prints are stable at these settings (README, "The demo").
-DEMO_SETTINGS = dict(n_shared=20, n_specific=5, hidden=(128, 64), lr=0.001, lr_w=0.01)
+DEMO_SETTINGS = dict(n_shared=10, n_specific=3, hidden=(64, 32), lr=0.001, lr_w=0.01)
 DEMO_EPOCHS = 150
 
 

@@ -148,7 +148,7 @@ class Trainer:
                 if checkpoint_dir is not None and (self.epoch % s.checkpoint_every == 0 or self.epoch == s.epochs):
                     self.save_checkpoint(checkpoint_dir, extra or {})
         except KeyboardInterrupt:
-            if progress:
+            if progress and sys.stderr.isatty():
                 sys.stderr.write("\n")
             where = ""
             if checkpoint_dir is not None:
@@ -159,17 +159,19 @@ class Trainer:
             ) from None
         finally:
             module.eval()
-        if progress:
+        if progress and sys.stderr.isatty():
             sys.stderr.write("\n")
 
 
 def _progress(epoch: int, total: int, record: dict) -> None:
+    """A bar redrawn in place on a terminal; a line every tenth of the fit in a log file."""
+    tty = sys.stderr.isatty()
+    if not tty and epoch % max(1, total // 10) and epoch != total:
+        return
     width = 30
     done = int(width * epoch / total)
-    bar = "#" * done + "-" * (width - done)
     eta = record["seconds"] * (total - epoch)
-    sys.stderr.write(
-        f"\r[{bar}] epoch {epoch}/{total}  loss {record['loss']:.4g}  λ0 {record['lambda0']:g}  "
-        f"{record['seconds']:.2f}s/epoch  ~{math.ceil(eta)}s left "
-    )
+    line = (f"[{'#' * done}{'-' * (width - done)}] epoch {epoch}/{total}  loss {record['loss']:.4g}  "
+            f"λ0 {record['lambda0']:g}  {record['seconds']:.2f}s/epoch  ~{math.ceil(eta)}s left")
+    sys.stderr.write(("\r" + line + " ") if tty else line + "\n")
     sys.stderr.flush()
