@@ -80,3 +80,38 @@ def test_log_nb_matches_torch_distribution():
     # torch's NegativeBinomial(total_count=φ, probs=μ/(μ+φ)) has mean μ and inverse dispersion φ
     ref = torch.distributions.NegativeBinomial(total_count=phi, probs=mu / (mu + phi)).log_prob(x)
     assert torch.allclose(log_nb(x, mu, phi), ref, atol=1e-4)
+
+
+def _decoder_pair(**kw):
+    torch.manual_seed(1)
+    ref = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8))
+    other = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8), **kw)
+    other.load_state_dict(ref.state_dict())
+    return ref, other
+
+
+def _forward_and_grads(dec, z, W):
+    W = W.clone().requires_grad_(True)
+    f = dec(z, W)
+    (f.pow(2).mean()).backward()
+    return f.detach(), W.grad, dec.V2.weight.grad
+
+
+def test_feature_chunks_give_the_same_forward_and_gradients():
+    ref, chunked = _decoder_pair(max_activation_bytes=3 * 4 * (2 * 16 + 2 * 8) * 7)  # 7 features per chunk
+    z, W = torch.randn(3, 6), torch.randn(40, 6)
+    assert chunked.chunk_size(3, torch.float32) == 7
+    for a, b in zip(_forward_and_grads(ref, z, W), _forward_and_grads(chunked, z, W)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_bf16_path_agrees_with_fp32_within_stated_tolerance():
+    """bf16 keeps 8 bits of mantissa: outputs within 2% (relative norm), gradients point the
+    same way (cosine > 0.99). fp32 master weights and fp32 outputs either way."""
+    ref, fast = _decoder_pair(precision="bf16")
+    z, W = torch.randn(64, 6), torch.rand(40, 6) * 2
+    (fa, ga, va), (fb, gb, vb) = _forward_and_grads(ref, z, W), _forward_and_grads(fast, z, W)
+    assert fb.dtype == torch.float32 and gb.dtype == torch.float32
+    assert (fa - fb).norm() / fa.norm() < 2e-2
+    for x, y in ((ga, gb), (va, vb)):
+        assert F.cosine_similarity(x.flatten(), y.flatten(), dim=0) > 0.99

@@ -59,6 +59,7 @@ class Settings:
     b: float | None = None  # None: G, the number of features
     sparsity_weight: float | None = None
     balance_groups: bool = True
+    precision: str = "fp32"
     epochs: int | None = None
     batch_size: int | None = None
 
@@ -92,6 +93,9 @@ class MSSVAE:
         Default 20: at 1, W stays dense on the paper's §4.1 design (README, "Penalty weight").
     balance_groups
         Draw minibatches with weights ∝ 1/n_m (App. B.2.3).
+    precision
+        Arithmetic of the decoder's hidden layers: ``"fp32"`` (reference) or ``"bf16"``/``"fp16"``
+        (mixed precision with fp32 master weights, likelihood and priors).
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
@@ -366,7 +370,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int]) -> dict:
     """Constructor arguments of the module, with the data-dependent starts of App. C.2."""
     mean, var = column_moments(X)
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
-              lambda1=s.lambda1, a=s.a, b=s.b)
+              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision)
     if s.likelihood == "gaussian":
         # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
         # prior's 90% quantile (App. C.2.1–C.2.2). The output bias starts at the feature means.

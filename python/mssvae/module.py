@@ -81,6 +81,9 @@ class MSSVAEModule(nn.Module):
         Gaussian noise: initial σ_j² and the Inverse-Gamma(α, β) prior (App. C.2).
     phi_init, library_prior
         NB: initial inverse dispersions φ_j and the (mean, variance) of log library sizes (§2.4).
+    precision
+        Arithmetic of the decoder's hidden layers (``"fp32"``, ``"bf16"``, ``"fp16"``); master
+        weights, likelihood and priors stay fp32.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class MSSVAEModule(nn.Module):
         ig_beta: float = 1.0,
         phi_init: torch.Tensor | None = None,
         library_prior: tuple[float, float] = (0.0, 1.0),
+        precision: str = "fp32",
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -115,7 +119,7 @@ class MSSVAEModule(nn.Module):
         self.encoders_specific = nn.ModuleList(
             [Encoder(n_features, hidden, k) if k > 0 else nn.Identity() for k in self.n_specific]
         )
-        self.decoder = MaskedDecoder(n_features, self.n_latent, hidden)
+        self.decoder = MaskedDecoder(n_features, self.n_latent, hidden, precision=precision)
         self.decoder.head_bias.data.copy_(output_bias)
         # W initialised to 1 (App. C.2.2); one G × K matrix whose column blocks are W^(S), W^(1..M).
         self.W = nn.Parameter(torch.ones(n_features, self.n_latent))

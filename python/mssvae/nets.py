@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class Encoder(nn.Module):
@@ -47,10 +50,15 @@ class MaskedDecoder(nn.Module):
     forming the B × G × K tensor c.
     """
 
-    def __init__(self, n_features: int, n_latent: int, hidden: tuple[int, int]):
+    def __init__(self, n_features: int, n_latent: int, hidden: tuple[int, int], precision: str = "fp32",
+                 max_activation_bytes: int = 1 << 30):
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         h1, h2 = hidden
         self.n_features, self.n_latent = n_features, n_latent
+        self.precision = precision
+        self.max_activation_bytes = int(max_activation_bytes)
         self.V1 = nn.Linear(n_latent, h1, bias=False)
         self.V2 = nn.Linear(h1, h2)
         # Output head: one row of H2 + K weights and one bias per feature.
@@ -59,16 +67,49 @@ class MaskedDecoder(nn.Module):
         bound = (h2 + n_latent) ** -0.5  # nn.Linear's default initialisation (App. C.2.2)
         nn.init.uniform_(self.head, -bound, bound)
 
+    def compute_dtype(self, device: torch.device) -> torch.dtype:
+        """The dtype of the hidden layers: fp32, or bf16/fp16 with fp32 master weights."""
+        if self.precision == "fp32":
+            return torch.float32
+        if self.precision == "fp16" and device.type != "cuda":
+            return torch.bfloat16  # fp16 matmuls are slow on CPUs; bf16 has the range fp16 lacks
+        return torch.bfloat16 if self.precision == "bf16" else torch.float16
+
+    def chunk_size(self, batch: int, dtype: torch.dtype) -> int:
+        """Features per chunk so that the hidden activations of one chunk stay under
+        ``max_activation_bytes`` (memory bounded whatever G is)."""
+        h1, h2 = self.V1.out_features, self.V2.out_features
+        per_feature = batch * (2 * h1 + 2 * h2) * torch.finfo(dtype).bits // 8
+        return max(1, min(self.n_features, self.max_activation_bytes // max(per_feature, 1)))
+
     def forward(self, z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """Decoder output f (B × G) for latents ``z`` (B × K, zeros outside the sample's blocks)
-        and masks ``W`` (G × K)."""
+        """Decoder output f (B × G, fp32) for latents ``z`` (B × K, zeros outside the sample's
+        blocks) and masks ``W`` (G × K)."""
+        H2 = self.V2.out_features
+        dtype = self.compute_dtype(z.device)
+        # The skip term Σ_k v_jk w_jk z_ik is one small product, kept in fp32.
+        skip = z @ (W * self.head[:, H2:]).t() + self.head_bias
+        step = self.chunk_size(z.shape[0], dtype)
+        if step >= self.n_features:
+            return skip + self._hidden_path(z, W, self.head[:, :H2], dtype)
+        # Feature chunks; under autograd each chunk is recomputed in the backward pass, so only
+        # one chunk's B × chunk × hidden activations are alive at a time.
+        parts = []
+        for start in range(0, self.n_features, step):
+            sl = slice(start, start + step)
+            args = (z, W[sl], self.head[sl, :H2], dtype)
+            if torch.is_grad_enabled():
+                parts.append(checkpoint(self._hidden_path, *args, use_reentrant=False))
+            else:
+                parts.append(self._hidden_path(*args))
+        return skip + torch.cat(parts, dim=1)
+
+    def _hidden_path(self, z: torch.Tensor, W: torch.Tensor, head: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """v_jᵀ h2(w_j ⊙ z_i) for the features of ``W``, computed in ``dtype``, returned in fp32."""
         G, K = W.shape
         H1 = self.V1.out_features
-        H2 = self.V2.out_features
         # A[k, j, h] = w_jk V1[h, k]: the first layer of every feature at once.
-        A = W.t().unsqueeze(-1) * self.V1.weight.t().unsqueeze(1)  # K × G × H1
-        pre1 = (z @ A.reshape(K, G * H1)).view(-1, G, H1)
-        h2 = F.relu(F.linear(F.relu(pre1), self.V2.weight, self.V2.bias))  # B × G × H2
-        out = (h2 * self.head[:, :H2]).sum(-1)
-        skip = z @ (W * self.head[:, H2:]).t()
-        return out + skip + self.head_bias
+        A = W.t().to(dtype).unsqueeze(-1) * self.V1.weight.t().to(dtype).unsqueeze(1)  # K × G × H1
+        pre1 = (z.to(dtype) @ A.reshape(K, G * H1)).view(-1, G, H1)
+        h2 = F.relu(F.linear(F.relu(pre1), self.V2.weight.to(dtype), self.V2.bias.to(dtype)))  # B × G × H2
+        return (h2 * head.to(dtype)).sum(-1, dtype=torch.float32)
