@@ -1,0 +1,132 @@
+"""Seconds per training epoch and peak memory of the masked decoder's implementations.
+
+(a) ``naive``: a plain vectorised fp32 decoder, written here as the yardstick: it forms the
+    masked latents c = w̃_j ⊙ z̃_i as a B × G × K tensor and applies the layers to it;
+(b) ``fp32``: the project's decoder at ``precision="fp32"``;
+(c) ``fast``: the project's default fast path (``precision="bf16"``).
+
+Each configuration runs in a fresh subprocess (so peak RSS is its own), trains whole epochs of
+the NB-MSSVAE at the paper's settings (batch 512, hidden [256, 128], K_S 50, K_m 10, M 3) on
+synthetic counts, and reports the median seconds per epoch over ``--epochs`` epochs after one
+warm-up epoch. The machine's bf16/fp32 matmul throughput is measured in the same run, and the
+matmul-limited epoch time is the decoder's FLOPs divided by the bf16 throughput.
+
+    .venv/bin/python benchmarks/speed.py            # the table of benchmarks/README.md
+    .venv/bin/python benchmarks/speed.py --quick    # small sizes, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HIDDEN = (256, 128)
+N_SHARED, N_SPECIFIC, N_GROUPS = 50, 10, 3
+
+
+class NaiveDecoder(nn.Module):
+    """App. B.1 written the plain way: c_ij = w̃_j ⊙ z̃_i materialised, then the layers."""
+
+    def __init__(self, decoder):
+        super().__init__()
+        self.V1, self.V2, self.head, self.head_bias = decoder.V1, decoder.V2, decoder.head, decoder.head_bias
+
+    def forward(self, z, W):
+        c = z.unsqueeze(1) * W.unsqueeze(0)  # B × G × K
+        h2 = F.relu(self.V2(F.relu(self.V1(c))))
+        return (torch.cat([h2, c], -1) * self.head).sum(-1) + self.head_bias
+
+
+def decoder_flops(n: int, g: int, k: int) -> float:
+    """Training FLOPs of the decoder's two big products per epoch (forward + 2× backward)."""
+    h1, h2 = HIDDEN
+    return 3 * 2 * n * g * (k * h1 + h1 * h2)
+
+
+def matmul_tflops(dtype: torch.dtype, reps: int = 10) -> float:
+    a, b = torch.randn(64000, 256, dtype=dtype), torch.randn(256, 128, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * 64000 * 256 * 128 * reps / (time.perf_counter() - t) / 1e12
+
+
+def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0) -> dict:
+    """Train ``epochs`` + 1 epochs with one implementation; runs inside its own process."""
+    from mssvae.model import MSSVAE, _module_kwargs, _train_settings
+    from mssvae.data import Batches
+    from mssvae.module import MSSVAEModule
+    from mssvae.train import Trainer
+
+    rng = np.random.default_rng(seed)
+    X = rng.poisson(rng.gamma(2.0, 2.0, size=(1, g)), size=(n, g)).astype(np.float32)
+    codes = np.arange(n) % N_GROUPS
+    precision = {"naive": "fp32", "fp32": "fp32", "fast": "bf16"}[impl]
+    model = MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, precision=precision)
+    s = model.settings
+    torch.manual_seed(seed)
+    module = MSSVAEModule(**_module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS))
+    if impl == "naive":
+        module.decoder = NaiveDecoder(module.decoder)
+    trainer = Trainer(module, _train_settings(s.__class__(**{**s.__dict__, "epochs": epochs + 1})), seed)
+    times = []
+    for _ in range(epochs + 1):
+        t = time.perf_counter()
+        trainer.settings.epochs = trainer.epoch + 1
+        trainer.run(Batches(X, codes, torch.device("cpu")), progress=False)
+        times.append(time.perf_counter() - t)
+    return {"impl": impl, "n": n, "g": g, "sec_per_epoch": statistics.median(times[1:]),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def measure(impl: str, n: int, g: int, epochs: int, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--one", impl, str(n), str(g), "--epochs", str(epochs), "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--one", nargs=3, metavar=("IMPL", "N", "G"), help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per configuration (median)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    p.add_argument("--impls", default="naive,fp32,fast")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.one:
+        impl, n, g = args.one[0], int(args.one[1]), int(args.one[2])
+        print(json.dumps(run_one(impl, n, g, args.epochs)))
+        return
+    configs = [(256, 300), (256, 600)] if args.quick else [(1024, 1000), (1024, 2500), (1024, 5000), (1024, 2000), (4096, 2000)]
+    bf16, fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    print(f"matmul throughput (64000x256 @ 256x128, {args.threads} threads): bf16 {bf16:.3f} TFLOP/s, fp32 {fp32:.3f} TFLOP/s")
+    k = N_SHARED + N_GROUPS * N_SPECIFIC
+    impls = args.impls.split(",")
+    header = f"{'N':>5} {'G':>5} | " + " | ".join(f"{i:>6} s/ep  GB" for i in impls) + " | speed-up naive/fast  fast/limit"
+    print(header)
+    print("-" * len(header))
+    for n, g in configs:
+        rows = {i: measure(i, n, g, args.epochs, args.threads) for i in impls}
+        limit = decoder_flops(n, g, k) / (bf16 * 1e12)
+        cells = " | ".join(f"{rows[i]['sec_per_epoch']:8.2f} {rows[i]['peak_rss_gb']:5.2f}" for i in impls)
+        extra = ""
+        if "naive" in rows and "fast" in rows:
+            extra = f" | {rows['naive']['sec_per_epoch'] / rows['fast']['sec_per_epoch']:8.1f}x  {rows['fast']['sec_per_epoch'] / limit:8.1f}x"
+        print(f"{n:>5} {g:>5} | {cells}{extra}   (matmul limit {limit:.2f} s/epoch)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
