@@ -46,7 +46,7 @@ class MaskedDecoder(nn.Module):
     concatenation is defined (papers/README.md), so the head has H2 + K weights per feature.
 
     The first layer is linear in c, so V1 (w_j ⊙ z_i) = (V1 diag w_j) z_i and the skip term is
-    Σ_k v_jk w_jk z_ik: both are computed with one matrix product over all features instead of
+    Σ_k v_jk w_jk z_ik: both are computed as matrix products over all features instead of
     forming the B × G × K tensor c.
     """
 
@@ -105,11 +105,15 @@ class MaskedDecoder(nn.Module):
         return skip + torch.cat(parts, dim=1)
 
     def _hidden_path(self, z: torch.Tensor, W: torch.Tensor, head: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """v_jᵀ h2(w_j ⊙ z_i) for the features of ``W``, computed in ``dtype``, returned in fp32."""
-        G, K = W.shape
-        H1 = self.V1.out_features
-        # A[k, j, h] = w_jk V1[h, k]: the first layer of every feature at once.
-        A = W.t().to(dtype).unsqueeze(-1) * self.V1.weight.t().to(dtype).unsqueeze(1)  # K × G × H1
-        pre1 = (z.to(dtype) @ A.reshape(K, G * H1)).view(-1, G, H1)
-        h2 = F.relu(F.linear(F.relu(pre1), self.V2.weight.to(dtype), self.V2.bias.to(dtype)))  # B × G × H2
-        return (h2 * head.to(dtype)).sum(-1, dtype=torch.float32)
+        """v_jᵀ h2(w_j ⊙ z_i) for the features of ``W``, computed in ``dtype``, returned in fp32.
+
+        Features are the batch dimension (G × B × H layout): the first layer is a batched product
+        with A_j = diag(w_j) V1ᵀ, the second one large matrix product, and the per-feature head a
+        batched product — matrix products instead of elementwise passes over the big activations.
+        """
+        A = W.to(dtype).unsqueeze(-1) * self.V1.weight.t().to(dtype).unsqueeze(0)  # G × K × H1
+        # In-place ReLUs: the products' outputs are not needed by their backward, and a fresh
+        # tensor of this size costs as much to allocate as the ReLU itself.
+        h1 = F.relu(torch.matmul(z.to(dtype), A), inplace=True)  # G × B × H1
+        h2 = F.relu(F.linear(h1, self.V2.weight.to(dtype), self.V2.bias.to(dtype)), inplace=True)  # G × B × H2
+        return torch.bmm(h2, head.to(dtype).unsqueeze(-1)).squeeze(-1).t().float()  # B × G
