@@ -51,7 +51,7 @@ class MaskedDecoder(nn.Module):
     """
 
     def __init__(self, n_features: int, n_latent: int, hidden: tuple[int, int], precision: str = "fp32",
-                 max_activation_bytes: int = 1 << 30):
+                 max_activation_bytes: int = 4 << 30):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

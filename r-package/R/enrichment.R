@@ -21,7 +21,7 @@
 goTerm2Gene <- function(genes, org.db = "org.Hs.eg.db", keytype = "SYMBOL", ontology = "BP") {
     ontology <- .check_choice(ontology, c("BP", "MF", "CC"), "ontology")
     for (pkg in c("AnnotationDbi", "GO.db", if (is.character(org.db)) org.db)) {
-        if (!requireNamespace(pkg, quietly = TRUE)) {
+        if (!suppressMessages(requireNamespace(pkg, quietly = TRUE))) {
             stop(sprintf("goTerm2Gene() needs the package %s (Debian: r-bioc-%s; Bioconductor: BiocManager::install(\"%s\"))",
                          pkg, tolower(pkg), pkg), call. = FALSE)
         }
