@@ -179,3 +179,22 @@ def test_missing_layer_lists_layers(counts_adata):
 def test_unknown_likelihood():
     with pytest.raises(mssvae.MSSVAEInputError, match="likelihood"):
         MSSVAE("poisson")
+
+
+def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
+    from mssvae.diagnostics import support_overlaps
+
+    a = counts_adata
+    mssvae.fit(a, likelihood="nb", **TINY, **FAST)
+    a.varm[C.W_SHARED] = np.zeros_like(a.varm[C.W_SHARED])
+    spec = np.zeros_like(a.varm[C.W_SPECIFIC])  # blocks: g0 cols 0-1, g1 cols 2-3, g2 cols 4-5
+    spec[[0, 1, 2], 0] = spec[[0, 1, 2], 3] = spec[[1, 2], 4] = 1.0  # one program in every group
+    spec[[6, 7], 5] = 1.0
+    a.varm[C.W_SPECIFIC] = spec
+    found = support_overlaps(a)
+    assert found.to_dict("records") == [{"kind": "shared in every group", "factors": "g0_1, g1_2, g2_1", "jaccard": 0.667}]
+    spec[[0, 1, 2, 6, 7], 4] = 1.0  # g2_1 = {0,1,2,6,7}: J = 3/5 with g0_1 and g1_2
+    spec[2, 5] = 1.0  # g2_2 = {2,6,7}: J = 3/5 with g2_1, a split
+    a.varm[C.W_SPECIFIC] = spec
+    kinds = set(support_overlaps(a, min_jaccard=0.5)["kind"])
+    assert kinds == {"split", "shared in every group"}

@@ -7,6 +7,7 @@ groups, with sparse feature-to-factor masks W that say which features belong to 
 __version__ = "0.1.0"
 
 from .data import MSSVAEInputError  # noqa: E402
+from .diagnostics import support_overlaps  # noqa: E402
 from .model import MSSVAE  # noqa: E402
 from .results import factor_gene_sets, loadings  # noqa: E402
 from .train import FitInterrupted  # noqa: E402
@@ -23,4 +24,5 @@ def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: s
     return MSSVAE(likelihood=likelihood, **kwargs).fit(adata, group_key=group_key, layer=layer, **fit_kwargs)
 
 
-__all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "loadings", "__version__"]
+__all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "loadings", "support_overlaps",
+           "__version__"]

@@ -67,6 +67,7 @@ def main():
 def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, seed, device,
         model_dir, resume, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
+    from .diagnostics import overlap_notes
     from .model import MSSVAE
     from .train import FitInterrupted
 
@@ -85,6 +86,8 @@ def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_sha
     adata.write_h5ad(outfile)
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(model.active_factors().drop(columns="top_features").to_string(index=False))
+    for note in overlap_notes(adata):
+        click.echo(note)
 
 
 @main.command()

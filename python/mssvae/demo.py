@@ -24,6 +24,7 @@ def example_data():
 
 def run_demo(out_dir: Path, group_key: str = "lineage", epochs: int | None = None, seed: int = 0, progress: bool = True):
     """Fit the NB MSSVAE to the example, write results and a heatmap, print the factors."""
+    from .diagnostics import overlap_notes
     from .model import MSSVAE
     from .plotting import plot_loadings
 
@@ -44,5 +45,7 @@ def run_demo(out_dir: Path, group_key: str = "lineage", epochs: int | None = Non
         for r in rows.itertuples():
             genes = ", ".join(r.top_features.split(", ")[:8])
             click.echo(f"  {r.factor:<16} {r.n_features:>4} genes  max|W| {r.max_abs_w:5.2f}  top: {genes}")
+    for note in overlap_notes(adata):
+        click.echo(note)
     click.echo(f"\nwrote {h5ad}, {png} and {out_dir / 'model'}")
     return adata, model

@@ -1,0 +1,60 @@
+"""Checks on a fitted W for the failure modes the paper reports (App. C.3, Fig. 6).
+
+A shared program can be estimated as one group-specific column in *every* group ("information
+switching", §3.2: Theorem 2 builds W^(S) from exactly such columns), and one program can be split
+over two columns of the same block. Both leave the fit's likelihood unchanged, so they are found
+from the supports of W, the way Theorem 2's construction does it.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+
+from .results import factor_names, loadings
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5) -> pd.DataFrame:
+    """Pairs and sets of factors whose supports (|W| > ``threshold``) overlap strongly.
+
+    Returns a table with one row per finding: ``kind`` is ``"shared in every group"`` (one column
+    per group, every pair with Jaccard ≥ ``min_jaccard``: likely a shared program estimated in
+    the group blocks) or ``"split"`` (two columns of one block with Jaccard ≥ ``min_jaccard``).
+    """
+    W = loadings(adata)
+    blocks = factor_names(adata)
+    support = {c: set(W.index[W[c].abs() > threshold]) for c in W.columns}
+    active = {b: [c for c in cols if support[c]] for b, cols in blocks.items()}
+    rows = []
+    for block, cols in active.items():
+        for a, b in itertools.combinations(cols, 2):
+            j = _jaccard(support[a], support[b])
+            if j >= min_jaccard:
+                rows.append(dict(kind="split", factors=f"{a}, {b}", jaccard=round(j, 3)))
+    groups = [b for b in active if b != "shared"]
+    if len(groups) > 1:
+        first, rest = groups[0], groups[1:]
+        for a in active[first]:
+            # Only columns that already match ``a`` can complete a set: keeps the search small.
+            candidates = [[c for c in active[g] if _jaccard(support[a], support[c]) >= min_jaccard] for g in rest]
+            for combo in itertools.product(*candidates):
+                members = (a, *combo)
+                js = [_jaccard(support[x], support[y]) for x, y in itertools.combinations(members, 2)]
+                if min(js) >= min_jaccard:
+                    rows.append(dict(kind="shared in every group", factors=", ".join(members), jaccard=round(min(js), 3)))
+    return pd.DataFrame(rows, columns=["kind", "factors", "jaccard"])
+
+
+def overlap_notes(adata, threshold: float = 0.5) -> list[str]:
+    """One readable line per finding of :func:`support_overlaps`."""
+    notes = []
+    for row in support_overlaps(adata, threshold=threshold).itertuples():
+        hint = ("a shared program estimated in every group's block (App. C.3)" if row.kind.startswith("shared")
+                else "one program split over two columns")
+        notes.append(f"note: factors {row.factors} share most genes (Jaccard {row.jaccard}): likely {hint}")
+    return notes
