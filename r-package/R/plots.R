@@ -48,7 +48,7 @@ plotLoadings <- function(x, threshold = 0.5, which = "all", max.genes = 60L) {
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
 #' @param components Columns of `metadata(x)$MSSVAE$history` to show; `NULL` for the loss and
-#'   all its components.
+#'   its components that are not zero throughout.
 #' @return A ggplot object.
 #' @export
 plotLoss <- function(x, components = NULL) {
@@ -59,7 +59,8 @@ plotLoss <- function(x, components = NULL) {
     h <- as.data.frame(h)
     avail <- setdiff(names(h), c("epoch", "lambda0", "seconds"))
     if (is.null(components)) {
-        components <- avail
+        # the loss and every component that is not zero throughout (e.g. no noise prior for NB)
+        components <- avail[vapply(avail, function(a) a == "loss" || any(h[[a]] != 0, na.rm = TRUE), logical(1))]
     }
     bad <- setdiff(components, avail)
     if (length(bad)) {
@@ -160,7 +161,7 @@ plotLatents <- function(x, type = c("shared", "specific"), dims = NULL, colour.b
             if (is.character(d)) d <- match(sub(paste0("^", g, "_"), "", d), seq_len(ncol(W)))
             cells <- which(as.character(grp) == g)
             data.frame(a = Z[cells, d[1]], b = Z[cells, d[2]], colour = col$values[cells],
-                       panel = sprintf("%s: %s vs %s", g, colnames(W)[d[2]], colnames(W)[d[1]]))
+                       panel = sprintf("%s\n(x: %s, y: %s)", g, colnames(W)[d[1]], colnames(W)[d[2]]))
         })
         df <- do.call(rbind, parts)
         p <- ggplot2::ggplot(df, ggplot2::aes(x = .data$a, y = .data$b, colour = .data$colour)) +

@@ -23,6 +23,10 @@ test_that("plotLoss draws each component, with the annealing steps", {
     p <- plotLoss(x)
     builds(p)
     expect_setequal(levels(p$data$component), c("loss", "reconstruction", "kl"))
+    h <- metadata(x)$MSSVAE$history
+    h$prior_noise <- 0
+    metadata(x)$MSSVAE$history <- h
+    expect_false("prior_noise" %in% levels(plotLoss(x)$data$component))  # zero throughout: left out
     expect_identical(levels(plotLoss(x, components = "loss")$data$component), "loss")
     expect_error(plotLoss(x, components = "elbo"), "unknown components elbo; available: loss, reconstruction, kl")
 })
@@ -33,7 +37,7 @@ test_that("plotLatents draws shared and group-specific latents", {
     builds(plotLatents(x, dims = c("shared_2", "shared_1"), colour.by = "batch"))
     p <- plotLatents(x, type = "specific")
     builds(p)
-    expect_identical(unique(sub(":.*", "", p$data$panel)), "A")  # only group A has two factors
+    expect_identical(unique(p$data$panel), "A\n(x: A_1, y: A_2)")  # only group A has two factors
     expect_error(plotLatents(x, colour.by = "tissue"), "colour.by = \"tissue\" is not a colData column")
     expect_error(plotLatents(x, dims = c("shared_1", "shared_9")), "dims must name two of the shared factors")
 })
