@@ -198,3 +198,14 @@ def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
     a.varm[C.W_SPECIFIC] = spec
     kinds = set(support_overlaps(a, min_jaccard=0.5)["kind"])
     assert kinds == {"split", "shared in every group"}
+
+
+def test_shared_only_and_single_group(counts_adata):
+    """K_m = 0 is the shared-only model; one group is the single-study Sparse VAE (paper 002)."""
+    a = counts_adata.copy()
+    mssvae.fit(a, likelihood="nb", n_shared=3, n_specific=0, hidden=(8, 6), **FAST)
+    assert a.varm[C.W_SPECIFIC].shape == (a.n_vars, 0) and a.obsm[C.Z_SPECIFIC].shape == (a.n_obs, 0)
+    one = counts_adata.copy()
+    one.obs["group"] = "all"
+    model = mssvae.fit(one, likelihood="nb", **TINY, **FAST)
+    assert model.groups == ["all"] and one.obsm[C.Z_SPECIFIC].shape == (one.n_obs, 2)
