@@ -12,6 +12,18 @@ from mssvae import bridge
 from mssvae import _constants as C
 
 FAST = dict(n_shared=3, n_specific=2, hidden=(8, 6), epochs=2, batch_size=32, seed=0)
+BRIDGE = dict(FAST, threads=1)  # one thread: these fits are tiny
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny fits: one torch thread is faster, and much faster on a busy machine."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 def _counts(G=30, n_per=15, seed=1):
@@ -44,7 +56,7 @@ def _assert_plain(value, where="result"):
 def fitted():
     x, groups = _counts()
     return bridge.fit_arrays(x, groups, [f"g{j}" for j in range(x.shape[0])], [f"s{i}" for i in range(x.shape[1])],
-                             group_levels=["c", "a", "b"], group_key="condition", **FAST)
+                             group_levels=["c", "a", "b"], group_key="condition", **BRIDGE)
 
 
 def test_fit_arrays_results_contract(fitted):
@@ -74,11 +86,11 @@ def test_fit_arrays_returns_only_plain_types(fitted):
 
 def test_orientation_and_sparse_input():
     x, groups = _counts()
-    dense = bridge.fit_arrays(np.asfortranarray(x), groups, **FAST)  # as reticulate hands over an R matrix
-    same = bridge.fit_arrays(np.ascontiguousarray(x.T), groups, transpose=False, **FAST)
+    dense = bridge.fit_arrays(np.asfortranarray(x), groups, **BRIDGE)  # as reticulate hands over an R matrix
+    same = bridge.fit_arrays(np.ascontiguousarray(x.T), groups, transpose=False, **BRIDGE)
     np.testing.assert_array_equal(dense[bridge.W_SHARED], same[bridge.W_SHARED])
     csc = sp.csc_matrix(x.astype(np.float64))  # as reticulate hands over a dgCMatrix
-    sparse = bridge.fit_arrays(csc, groups, **FAST)
+    sparse = bridge.fit_arrays(csc, groups, **BRIDGE)
     # the core's start values round differently for sparse and dense input (float precision)
     np.testing.assert_allclose(sparse[bridge.W_SHARED], dense[bridge.W_SHARED], atol=1e-5)
     np.testing.assert_allclose(sparse[bridge.Z_SHARED], dense[bridge.Z_SHARED], atol=1e-2)
@@ -111,7 +123,7 @@ def test_transposes_are_views_not_copies():
 )
 def test_fit_arrays_input_errors(kwargs, message):
     x, groups = _counts()
-    args = dict(groups=groups, **FAST)
+    args = dict(groups=groups, **BRIDGE)
     args.update(kwargs)
     with pytest.raises(mssvae.MSSVAEInputError) as err:
         bridge.fit_arrays(x, **args)
@@ -123,21 +135,32 @@ def test_core_errors_pass_through():
     x = x.astype(np.float64)
     x[2, 4] = -1
     with pytest.raises(mssvae.MSSVAEInputError, match="needs counts, but the data hold 1 negative values"):
-        bridge.fit_arrays(x, groups, **FAST)
+        bridge.fit_arrays(x, groups, **BRIDGE)
     x[2, 4] = np.nan
     with pytest.raises(mssvae.MSSVAEInputError, match="1 NaN or infinite values"):
-        bridge.fit_arrays(x, groups, **FAST)
+        bridge.fit_arrays(x, groups, **BRIDGE)
 
 
 def test_warnings_and_model_dir(tmp_path):
     x, groups = _counts()
     x[5] = 3  # a constant feature
-    out = bridge.fit_arrays(x, groups, model_dir=str(tmp_path / "m"), **FAST)
+    out = bridge.fit_arrays(x, groups, model_dir=str(tmp_path / "m"), **BRIDGE)
     assert any("constant" in w for w in out[bridge.WARNINGS])
     assert np.all(out[bridge.W_SHARED][5] == 0)
     assert out[bridge.MODEL_DIR] == str((tmp_path / "m").resolve())
     model = mssvae.MSSVAE.load(tmp_path / "m")
     np.testing.assert_allclose(model.W_shared.to_numpy(), out[bridge.W_SHARED])
+
+
+def test_threads_are_set_for_the_fit_and_restored():
+    import torch
+
+    x, groups = _counts()
+    before = torch.get_num_threads()
+    bridge.fit_arrays(x, groups, **dict(FAST, threads=2))
+    assert torch.get_num_threads() == before
+    with pytest.raises(mssvae.MSSVAEInputError, match="threads must be a whole number >= 1"):
+        bridge.fit_arrays(x, groups, **dict(FAST, threads=0))
 
 
 def test_results_dict_of_a_python_fit_matches_the_anndata():

@@ -157,7 +157,11 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("out/vignettes/python"))
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (small networks: 1 is as fast)")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -31,6 +31,10 @@
 #'   core's default.
 #' @param model.dir A directory to save the fitted model in (and checkpoints during the
 #'   fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
+#' @param threads CPU threads PyTorch may use for this fit; `NULL` for PyTorch's default (one
+#'   per core). The networks are small, so one thread is often as fast, and on a machine busy
+#'   with other work it avoids oversubscription (here: 6 times faster with 1 thread than with 2
+#'   while another process held one of the 2 cores). Default `getOption("mssvae.threads")`.
 #' @param verbose Show a progress bar (Python writes it to the standard error stream).
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning rates of the
 #'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
@@ -86,6 +90,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
                                                         n.specific = NULL, epochs = NULL, batch.size = NULL,
                                                         seed = 0L, subset.row = NULL, hidden = NULL,
                                                         sparsity.weight = NULL, model.dir = NULL,
+                                                        threads = getOption("mssvae.threads"),
                                                         verbose = FALSE, ...) {
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
     grp <- .resolve_group(x, if (missing(group)) NULL else group)
@@ -102,6 +107,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
         hidden = .hidden(hidden),
         sparsity_weight = .number_or_null(sparsity.weight, "sparsity.weight"),
         model_dir = if (is.null(model.dir)) NULL else normalizePath(model.dir, mustWork = FALSE),
+        threads = .count_or_null(threads, "threads"),
         progress = isTRUE(verbose),
         group_key = grp$key
     ), extra)

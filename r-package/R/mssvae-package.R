@@ -16,4 +16,5 @@
 #' @keywords internal
 #' @importFrom ggplot2 .data
 #' @importFrom methods is as new
+#' @importClassesFrom Matrix dgCMatrix
 "_PACKAGE"

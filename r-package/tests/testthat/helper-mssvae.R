@@ -34,7 +34,8 @@ make_se <- function(...) {
     SummarizedExperiment(assays = assays(sce), colData = colData(sce))
 }
 
-FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L, batch.size = 32L, seed = 0L)
+FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L, batch.size = 32L, seed = 0L,
+             threads = 1L)
 
 fit_fast <- function(x, group = "condition", ...) {
     do.call(fitMSSVAE, c(list(x, group = group), utils::modifyList(FAST, list(...))))

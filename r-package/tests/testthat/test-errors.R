@@ -22,6 +22,7 @@ test_that("assay, likelihood, numbers, settings and subset.row are checked in R"
     expect_error(fit_fast(sce, likelihood = "poisson"), "likelihood must be one of \"nb\", \"gaussian\"")
     expect_error(fit_fast(sce, n.shared = 0), "n.shared must be a whole number >= 1")
     expect_error(fit_fast(sce, epochs = 2.5), "epochs must be a whole number >= 1")
+    expect_error(fit_fast(sce, threads = 0), "threads must be a whole number >= 1")
     expect_error(fit_fast(sce, hidden = 8), "hidden must give the widths of the two hidden layers")
     expect_error(fit_fast(sce, n.specific = c(2, 3)), "n.specific with 2 values must be named by group")
     expect_error(fit_fast(sce, n.specific = c(A = 2, B = 3)), "n.specific has no entry for groups C")
