@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/mssvae demo --out-dir mssvae_demo
 
-test: setup test-python test-r vignettes
+test: setup r-install test-python test-r vignettes
 
 test-python:
 	$(PY) -m pytest -q tests
