@@ -54,8 +54,6 @@ METADATA = "metadata"  # .uns["mssvae"] in plain types (eta, p*, noise, history,
 WARNINGS = "warnings"  # messages of warnings raised during the fit
 MODEL_DIR = "model_dir"  # where the fitted model was saved, or None
 
-# MSSVAE constructor arguments that fit_arrays passes on (None means the paper's default).
-_INT_SETTINGS = ("n_shared", "epochs", "batch_size", "seed")
 _GROUP_COLUMN = "mssvae_group"
 
 
@@ -154,7 +152,9 @@ def _as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
 
 
 # ----- fit ------------------------------------------------------------------------------------
-def _settings(likelihood, n_shared, n_specific, hidden, sparsity_weight, extra: dict) -> dict:
+def _settings(n_shared, n_specific, hidden, sparsity_weight, extra: dict) -> dict:
+    """MSSVAE constructor arguments with R's numbers made ints/tuples; None (the paper's
+    default) left out."""
     kw = dict(n_shared=n_shared, n_specific=n_specific, hidden=hidden, sparsity_weight=sparsity_weight, **extra)
     kw = {k: v for k, v in kw.items() if v is not None}
     if "n_shared" in kw:
@@ -260,7 +260,7 @@ def fit_arrays(
     if likelihood not in ("nb", "gaussian"):
         raise MSSVAEInputError(f"likelihood must be 'nb' or 'gaussian', got {likelihood!r}")
     adata = _as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
-    model = _model(likelihood, _settings(likelihood, n_shared, n_specific, hidden, sparsity_weight, settings))
+    model = _model(likelihood, _settings(n_shared, n_specific, hidden, sparsity_weight, settings))
     fit_kw = dict(epochs=None if epochs is None else int(epochs), batch_size=None if batch_size is None else int(batch_size),
                   seed=int(seed), progress=bool(progress), device=device)
     with warnings.catch_warnings(record=True) as caught, _torch_threads(threads):
