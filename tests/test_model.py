@@ -209,3 +209,14 @@ def test_shared_only_and_single_group(counts_adata):
     one.obs["group"] = "all"
     model = mssvae.fit(one, likelihood="nb", **TINY, **FAST)
     assert model.groups == ["all"] and one.obsm[C.Z_SPECIFIC].shape == (one.n_obs, 2)
+
+
+def test_categorical_group_order_is_kept_and_shared_is_reserved(counts_adata):
+    a = counts_adata.copy()
+    a.obs["group"] = a.obs["group"].cat.reorder_categories(["g2", "g0", "g1"])
+    model = mssvae.fit(a, likelihood="nb", **TINY, **FAST)
+    assert model.groups == ["g2", "g0", "g1"]
+    b = counts_adata.copy()
+    b.obs["group"] = b.obs["group"].cat.rename_categories({"g1": "shared"})
+    with pytest.raises(mssvae.MSSVAEInputError, match="'shared' is reserved"):
+        mssvae.fit(b, likelihood="nb", **TINY, **FAST)

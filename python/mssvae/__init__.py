@@ -10,6 +10,7 @@ from .data import MSSVAEInputError  # noqa: E402
 from .diagnostics import support_overlaps  # noqa: E402
 from .model import MSSVAE  # noqa: E402
 from .results import factor_gene_sets, loadings  # noqa: E402
+from .sce import read_sce, write_sce  # noqa: E402  (rpy2 is imported only when called)
 from .train import FitInterrupted  # noqa: E402
 
 
@@ -25,4 +26,5 @@ def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: s
 
 
 __all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "loadings", "support_overlaps",
+           "read_sce", "write_sce",
            "__version__"]

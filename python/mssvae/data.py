@@ -46,7 +46,7 @@ def get_groups(adata, group_key: str) -> np.ndarray:
             f"group key {group_key!r} is not a column of obs; available columns: "
             + (", ".join(map(str, adata.obs.columns)) or "(none)")
         )
-    return np.asarray(adata.obs[group_key])
+    return adata.obs[group_key].reset_index(drop=True)  # a Series keeps a categorical's order
 
 
 def encode_groups(groups, n_samples: int, known: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -59,6 +59,8 @@ def encode_groups(groups, n_samples: int, known: list[str] | None = None) -> tup
         first = int(np.flatnonzero(groups.isna().to_numpy())[0])
         raise MSSVAEInputError(f"{int(groups.isna().sum())} samples have no group label (first: sample {first})")
     labels = groups.astype(str)
+    if known is None and "shared" in set(labels):
+        raise MSSVAEInputError("'shared' is reserved for the shared factors (shared_1, ...); rename that group")
     if known is None:
         order = list(groups.cat.categories.astype(str)) if isinstance(groups.dtype, pd.CategoricalDtype) else sorted(labels.unique())
         order = [o for o in order if o in set(labels)]
