@@ -46,15 +46,17 @@ MSSVAE_VARIANTS = {  # keyword overrides of the MSSVAE defaults (README: "Method
 BASELINES = ("mofa", "pca")
 METHODS = (*MSSVAE_VARIANTS, *BASELINES)
 
-# Default sizes (README: "Sizes"): the paper's data for the Gaussian design (§4.1) with half of
+# Default sizes (README: "Sizes"), chosen so the default run (3 seeds, every method) takes about
+# half an hour on one CPU thread: the paper's data for the Gaussian design (§4.1) with 150 of
 # Table 2's 500 epochs; reduced data, networks and epochs for the count designs, whose NB decoder
 # costs N x G x hidden per epoch (paper: rnaseq 3200 x 5000, hidden [256, 128], 800 epochs).
+NB_MODEL = dict(n_shared=20, n_specific=5, hidden=(32, 16))
 DEFAULTS = {
-    "gaussian": dict(data=dict(n_per_group=1000), fit=dict(epochs=250)),
-    "rnaseq": dict(data=dict(n_samples=600, n_features=300, overlap=2),
-                   fit=dict(epochs=200, batch_size=128), model=dict(n_shared=20, n_specific=5, hidden=(64, 32))),
+    "gaussian": dict(data=dict(n_per_group=1000), fit=dict(epochs=150)),
+    "rnaseq": dict(data=dict(n_samples=600, n_features=300, overlap=2), fit=dict(epochs=150, batch_size=128),
+                   model=NB_MODEL),
     "splatter2": dict(data=dict(n_cells=600, n_shared_genes=200, n_program_genes=100),
-                      fit=dict(epochs=200, batch_size=128), model=dict(n_shared=20, n_specific=5, hidden=(64, 32))),
+                      fit=dict(epochs=150, batch_size=128), model=NB_MODEL),
 }
 QUICK = {
     "gaussian": dict(data=dict(n_per_group=300), fit=dict(epochs=60), model=dict(n_shared=12, n_specific=3)),
@@ -64,6 +66,7 @@ QUICK = {
                       fit=dict(epochs=40, batch_size=128), model=dict(n_shared=12, n_specific=3, hidden=(32, 16))),
 }
 SCORE_KEYS = ("consensus", "relevance", "recovery")
+FAILURES = ("misplaced", "merged", "split", "satellite", "missed")
 COLUMNS = [("shared", s) for s in SCORE_KEYS] + [("group", s) for s in SCORE_KEYS] + [("dci", "")]
 
 
@@ -104,6 +107,9 @@ def diagnose(adata, threshold: float, max_density: float | None = None, good: fl
       (a rotation/mixture of factors);
     * ``split``: true factors with two or more estimated columns lying mostly (>= ``inside``)
       within them, none matching them alone (Jaccard < ``good``);
+    * ``satellite``: estimated columns lying mostly (>= ``inside``) within a true support that
+      another column already matches (Jaccard >= ``good``): a spare column holding a few of its
+      features (on the Gaussian design: the quadratic features of a factor);
     * ``missed``: true factors with no estimated column of Jaccard >= 0.5 anywhere;
     * ``n_est``/``n_true``: active columns per block.
     ``factors`` lists, for every true factor, its best estimated column (block, column, Jaccard).
@@ -111,7 +117,7 @@ def diagnose(adata, threshold: float, max_density: float | None = None, good: fl
     true = labelled_supports(adata, threshold, max_density, estimated=False)
     est = labelled_supports(adata, threshold, max_density, estimated=True)
     jac = jaccard_matrix([t[2] for t in true], [e[2] for e in est])
-    out = {"misplaced": [], "merged": [], "split": [], "missed": [], "factors": [],
+    out = {"misplaced": [], "merged": [], "split": [], "satellite": [], "missed": [], "factors": [],
            "n_true": _count_blocks(true), "n_est": _count_blocks(est)}
     for i, (block, k, rows) in enumerate(true):
         name = f"{block}:{k + 1}"
@@ -131,6 +137,11 @@ def diagnose(adata, threshold: float, max_density: float | None = None, good: fl
         covered = [f"{t[0]}:{t[1] + 1}" for t in true if len(t[2] & rows) >= 0.5 * len(t[2])]
         if len(covered) >= 2:
             out["merged"].append(f"{block}:{k + 1}=" + "+".join(covered))
+        for i, t in enumerate(true):
+            if len(t[2] & rows) >= inside * len(rows) and jac[i, j] < good and (jac[i] >= good).any():
+                out["satellite"].append(f"{block}:{k + 1}<{t[0]}:{t[1] + 1} ({len(rows)} rows: "
+                                        + ",".join(str(r) for r in sorted(rows)) + ")")
+                break
     return out
 
 
@@ -185,9 +196,47 @@ def score(adata, design: str, method: str, thresholds, max_density, dci: bool, s
 
 
 def save_w(adata, path: Path) -> None:
+    from mssvae._constants import N_SPECIFIC, UNS
+
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, W_shared=np.asarray(adata.varm[W_SHARED], dtype=np.float32),
-                        W_specific=np.asarray(adata.varm[W_SPECIFIC], dtype=np.float32))
+                        W_specific=np.asarray(adata.varm[W_SPECIFIC], dtype=np.float32),
+                        n_specific=np.asarray(adata.uns[UNS][N_SPECIFIC], dtype=np.int64))
+
+
+def rediagnose(runs: list[dict], out: Path, max_density: float) -> None:
+    """Recompute every run's diagnosis from ``OUT/W/*.npz`` and the re-simulated truth (in place).
+
+    Lets a finished run pick up a newer :func:`diagnose`. Runs whose file lacks ``n_specific``
+    (written before it was stored) are re-diagnosed only for the MSSVAE variants, whose K_m is
+    in their settings.
+    """
+    from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
+    from mssvae.simulate import simulate
+
+    cache: dict = {}
+    for r in runs:
+        path = out / "W" / f"{r['design']}_s{r['seed']}_{r['method']}.npz"
+        if not path.exists():
+            continue
+        npz = np.load(path)
+        key = (r["design"], r["seed"], json.dumps(r["data"], sort_keys=True))
+        if key not in cache:
+            cache = {key: simulate(r["design"], seed=r["seed"], **r["data"])}  # one data set at a time
+        adata = cache[key].copy()
+        groups = [str(g) for g in np.atleast_1d(adata.uns[SIM][GROUPS])]
+        if "n_specific" in npz:
+            n_spec = npz["n_specific"].tolist()
+        elif r["method"] in MSSVAE_VARIANTS:
+            n_spec = [int(r["settings"]["n_specific"])] * len(groups)
+        else:
+            continue
+        adata.varm[W_SHARED], adata.varm[W_SPECIFIC] = npz["W_shared"], npz["W_specific"]
+        adata.uns[UNS] = {GROUPS: groups, N_SPECIFIC: np.asarray(n_spec)}
+        dens = max_density if r["design"] in COUNT_DESIGNS else None
+        for thr in r["scores"]:
+            used = 0.0 if r["method"] in BASELINES else float(thr)
+            r["scores"][thr]["diagnosis"] = diagnose(adata, used, dens)
 
 
 # ----- the table -----------------------------------------------------------------------------------
@@ -211,9 +260,32 @@ def summarise(runs: list[dict], thr: str) -> str:
         cells = [f"{design} ({shape})", method, str(len(group)), f"{np.median([r['seconds'] for r in group]):.0f}"]
         for block, key in COLUMNS:
             vals = [v for v in (_value(r, thr, block, key) for r in group) if v is not None]
-            cells.append(f"{np.median(vals):.2f} / {np.min(vals):.2f}" if vals else "-")
+            cells.append(f"{_fmt(np.median(vals))} / {_fmt(np.min(vals))}" if vals else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0: no "-0.00" from a -1e-17
+
+
+def write_csv(runs: list[dict], path: Path) -> None:
+    """One row per run and threshold: the scores, DCI, seconds and the diagnosis counts."""
+    import csv
+
+    head = ["design", "seed", "method", "n_obs", "n_vars", "seconds", "threshold",
+            *[f"{b}_{k}" for b, k in COLUMNS if b != "dci"], "dci", *FAILURES, "n_est"]
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(head)
+        for r in runs:
+            for thr, sc in r["scores"].items():
+                d = sc["diagnosis"]
+                out.writerow([r["design"], r["seed"], r["method"], *r["shape"], r["seconds"], thr,
+                              *[round(sc[b][k], 4) for b, k in COLUMNS if b != "dci"],
+                              "" if r.get("dci") is None else round(r["dci"], 4),
+                              *[len(d.get(f, [])) for f in FAILURES],
+                              " ".join(f"{k}={v}" for k, v in d["n_est"].items())])
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -241,6 +313,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="out/fidelity", help="folder for runs.jsonl, W/ and table.md")
     p.add_argument("--resume", action="store_true", help="skip design/seed/method runs already in OUT/runs.jsonl")
     p.add_argument("--table-only", action="store_true", help="only print the table of OUT/runs.jsonl")
+    p.add_argument("--rediagnose", action="store_true",
+                   help="with --table-only: recompute the diagnoses from OUT/W and rewrite OUT/runs.jsonl")
     return p.parse_args(argv)
 
 
@@ -276,8 +350,12 @@ def main(argv=None) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     if args.table_only:
         runs = read_runs(runs_path)
-        for thr in {t for r in runs for t in r["scores"]}:
+        if args.rediagnose:
+            rediagnose(runs, out, args.max_density)
+            runs_path.write_text("".join(json.dumps(r, default=str) + "\n" for r in runs))
+        for thr in sorted({t for r in runs for t in r["scores"]}, key=float):
             print(f"\nthreshold {thr}\n" + summarise(runs, thr))
+        write_csv(runs, out / "runs.csv")
         return 0
 
     import torch
@@ -297,7 +375,7 @@ def main(argv=None) -> int:
     done = {(r["design"], r["seed"], r["method"]) for r in read_runs(runs_path)} if args.resume else set()
     if not args.resume and runs_path.exists():
         runs_path.unlink()
-    t_start = time.perf_counter()
+    t_start, version = time.perf_counter(), code_version()  # the code this process imported
     for design in designs:
         cfg = sizes_for(design, args.quick, overrides)
         if args.epochs:
@@ -314,7 +392,7 @@ def main(argv=None) -> int:
                 info = fit_method(adata, design, method, cfg, seed)
                 t0 = time.perf_counter()
                 scored = score(adata, design, method, thresholds, args.max_density, not args.no_dci, seed)
-                record = {"design": design, "seed": seed, "method": method, "shape": list(adata.shape),
+                record = {"design": design, "seed": seed, "method": method, "code": version, "shape": list(adata.shape),
                           "seconds": round(info.pop("seconds"), 2), "eval_seconds": round(time.perf_counter() - t0, 2),
                           "data": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg["data"].items()},
                           **scored, **info}
@@ -326,16 +404,16 @@ def main(argv=None) -> int:
                 print(f"{design} seed {seed} {method:>13}: {record['seconds']:6.0f}s  shared cons "
                       f"{first['shared']['consensus']:.2f}  group cons {first['group']['consensus']:.2f}  "
                       f"dci {record['dci'] if record['dci'] is None else round(record['dci'], 2)}  "
-                      f"n_est {diag['n_est']}  misplaced {len(diag['misplaced'])} merged {len(diag['merged'])} "
-                      f"split {len(diag['split'])} missed {len(diag['missed'])}", flush=True)
+                      f"n_est {diag['n_est']}  " + " ".join(f"{f} {len(diag[f])}" for f in FAILURES), flush=True)
     runs = read_runs(runs_path)
-    text = [f"code {code_version()}; this invocation {time.perf_counter() - t_start:.0f} s; command: "
+    text = [f"code {version}; this invocation {time.perf_counter() - t_start:.0f} s; command: "
             + " ".join(["benchmarks/fidelity.py", *(argv if argv is not None else sys.argv[1:])])]
     for thr in thresholds:
         text.append(f"\nthreshold {thr:g} (baselines: their own support rule, rel. threshold {args.rel_threshold:g})\n"
                     + summarise(runs, f"{thr:g}"))
     print("\n".join(text), flush=True)
     (out / "table.md").write_text("\n".join(text) + "\n")
+    write_csv(runs, out / "runs.csv")
     return 0
 
 

@@ -112,28 +112,46 @@ def test_diagnose_names_failure_modes(small_gauss):
     assert d["misplaced"] == d["merged"] == d["split"] == d["missed"] == []
     assert d["n_est"] == d["n_true"] == {"shared": 3, "group1": 1, "group2": 1, "group3": 1}
 
-    # shared 1 and 2 merged into one column; shared 3 moved into group1's block;
-    # group2's factor split into two columns (halves of its support); group3's factor missing
+    # shared 1 and 2 merged into one column; shared 3 moved into group1's block, which also holds
+    # a satellite (3 rows of its own factor, already matched); group2's factor split into two
+    # columns (halves of its support); group3's factor missing
     rows = np.flatnonzero(Tm[:, 1])
     half_a, half_b = np.zeros(60), np.zeros(60)
     half_a[rows[: len(rows) // 2]] = 1
     half_b[rows[len(rows) // 2 :]] = 1
     W_s = np.stack([np.maximum(Ts[:, 0], Ts[:, 1])], axis=1)
-    W_m = np.stack([Tm[:, 0], Ts[:, 2], half_a, half_b], axis=1)
-    bad = _with_estimate(small_gauss, W_s, W_m, [2, 2, 0])
+    satellite = np.zeros(60)
+    satellite[np.flatnonzero(Tm[:, 0])[:3]] = 1
+    W_m = np.stack([Tm[:, 0], Ts[:, 2], satellite, half_a, half_b], axis=1)
+    bad = _with_estimate(small_gauss, W_s, W_m, [3, 2, 0])
     d = fidelity.diagnose(bad, threshold=0.5)
     assert d["merged"] == ["shared:1=shared:1+shared:2"]
     assert d["misplaced"] == ["shared:3->group1:2"]
     assert d["split"] == ["group2:1->group2:1+group2:2"]
+    assert d["satellite"] == ["group1:3<group1:1 (3 rows: " + ",".join(map(str, np.flatnonzero(Tm[:, 0])[:3])) + ")"]
     assert d["missed"] == ["group3:1"]
-    assert d["n_est"] == {"shared": 1, "group1": 2, "group2": 2}
+    assert d["n_est"] == {"shared": 1, "group1": 3, "group2": 2}
+
+
+def test_rediagnose_from_saved_w(tmp_path, small_gauss):
+    from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
+
+    adata = _with_estimate(small_gauss, np.asarray(small_gauss.varm[TRUE_W_SHARED]),
+                           np.asarray(small_gauss.varm[TRUE_W_SPECIFIC]), [1, 1, 1])
+    fidelity.save_w(adata, tmp_path / "W" / "gaussian_s1_pca.npz")
+    run = {"design": "gaussian", "seed": 1, "method": "pca",
+           "data": dict(n_per_group=60, n_features=60, n_shared=3, n_specific=1),
+           "scores": {"0.1": {"diagnosis": {"stale": True}}}}
+    fidelity.rediagnose([run], tmp_path, max_density=0.25)
+    d = run["scores"]["0.1"]["diagnosis"]
+    assert d["n_est"] == {"shared": 3, "group1": 1, "group2": 1, "group3": 1} and d["missed"] == []
 
 
 def test_overrides_and_table():
     over = fidelity.parse_overrides(["rnaseq.model.hidden=[128,64]", "gaussian.fit.epochs=10"])
     assert over == {"rnaseq": {"model": {"hidden": (128, 64)}}, "gaussian": {"fit": {"epochs": 10}}}
     cfg = fidelity.sizes_for("rnaseq", quick=False, overrides=over)
-    assert cfg["model"]["hidden"] == (128, 64) and cfg["data"]["n_features"] == 300
+    assert cfg["model"]["hidden"] == (128, 64) and cfg["data"]["n_features"] == 300 and cfg["fit"]["epochs"] == 150
     with pytest.raises(SystemExit):
         fidelity.parse_overrides(["rnaseq.hidden=3"])
 
