@@ -104,6 +104,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     p.add_argument("--impls", default="naive,fp32,fast")
+    p.add_argument("--configs", default=None, help="NxG pairs, e.g. 1024x1000,1024x2500 (default: the issue's five)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.one:
@@ -111,6 +112,8 @@ def main(argv=None):
         print(json.dumps(run_one(impl, n, g, args.epochs)))
         return
     configs = [(256, 300), (256, 600)] if args.quick else [(1024, 1000), (1024, 2500), (1024, 5000), (1024, 2000), (4096, 2000)]
+    if args.configs:
+        configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     bf16, fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
     print(f"matmul throughput (64000x256 @ 256x128, {args.threads} threads): bf16 {bf16:.3f} TFLOP/s, fp32 {fp32:.3f} TFLOP/s")
     k = N_SHARED + N_GROUPS * N_SPECIFIC
