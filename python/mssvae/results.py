@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import __version__
 from . import _constants as C
