@@ -131,16 +131,19 @@ def column_moments(X) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Batches:
-    """Rows of a (dense or CSR) matrix with their group codes, served as float32 tensors."""
+    """Rows of a (dense or CSR) matrix with their group codes, served as float32 tensors;
+    ``S``: the encoded covariates (samples × C, ``mssvae.covariates``) or None."""
 
     X: object
     codes: np.ndarray
     device: torch.device
+    S: np.ndarray | None = None
 
     def __post_init__(self):
         # Dense data live on the device once; sparse rows are densified per minibatch.
         self._dense = None if sp.issparse(self.X) else torch.as_tensor(self.X, device=self.device)
         self._codes = torch.as_tensor(self.codes, device=self.device)
+        self._S = None if self.S is None else torch.as_tensor(np.asarray(self.S, dtype=np.float32), device=self.device)
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -150,6 +153,10 @@ class Batches:
             return self._dense[idx], self._codes[idx]
         rows = self.X[idx.cpu().numpy()].toarray()
         return torch.as_tensor(rows, device=self.device), self._codes[idx]
+
+    def covariates(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """The encoded covariates of rows ``idx`` (None without covariates)."""
+        return None if self._S is None else self._S[idx]
 
     def sequential(self, batch_size: int):
         """All rows in order, in minibatches (for inference)."""

@@ -84,6 +84,11 @@ class MSSVAEModule(nn.Module):
     precision
         Arithmetic of the decoder's hidden layers (``"fp32"``, ``"bf16"``, ``"fp16"``); master
         weights, likelihood and priors stay fp32.
+    n_covariates, covariates_in_encoder, covariate_init
+        Columns C of the encoded per-sample covariates s (``mssvae.covariates``): the decoder
+        output becomes f_ij + β_jᵀ s_i before the likelihood link, with β (G × C) started at
+        ``covariate_init`` (zeros if None); with ``covariates_in_encoder`` every encoder sees
+        [x, s]. C = 0 is the paper's model.
     """
 
     def __init__(
@@ -103,6 +108,9 @@ class MSSVAEModule(nn.Module):
         phi_init: torch.Tensor | None = None,
         library_prior: tuple[float, float] = (0.0, 1.0),
         precision: str = "fp32",
+        n_covariates: int = 0,
+        covariates_in_encoder: bool = False,
+        covariate_init: torch.Tensor | None = None,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -114,15 +122,22 @@ class MSSVAEModule(nn.Module):
         self.lambda1, self.a = lambda1, a
         self.b = float(n_features if b is None else b)
         hidden = tuple(hidden)
+        self.n_covariates = int(n_covariates)
+        self.covariates_in_encoder = bool(covariates_in_encoder) and self.n_covariates > 0
+        n_in = n_features + (self.n_covariates if self.covariates_in_encoder else 0)
 
-        self.encoder_shared = Encoder(n_features, hidden, n_shared)
+        self.encoder_shared = Encoder(n_in, hidden, n_shared)
         self.encoders_specific = nn.ModuleList(
-            [Encoder(n_features, hidden, k) if k > 0 else nn.Identity() for k in self.n_specific]
+            [Encoder(n_in, hidden, k) if k > 0 else nn.Identity() for k in self.n_specific]
         )
         self.decoder = MaskedDecoder(n_features, self.n_latent, hidden, precision=precision)
         self.decoder.head_bias.data.copy_(output_bias)
         # W initialised to 1 (App. C.2.2); one G × K matrix whose column blocks are W^(S), W^(1..M).
         self.W = nn.Parameter(torch.ones(n_features, self.n_latent))
+        if self.n_covariates:
+            # β: per-feature covariate effects, a GLM-style offset outside the masked decoder.
+            init = torch.zeros(n_features, self.n_covariates) if covariate_init is None else covariate_init
+            self.covariate_effect = nn.Parameter(init.detach().clone().float())
 
         # Column k of the specific block belongs to group block_group[k]; shared columns to −1.
         block_group = torch.cat(
@@ -137,7 +152,7 @@ class MSSVAEModule(nn.Module):
             self.ig_alpha, self.ig_beta = float(ig_alpha), float(ig_beta)
         else:
             self.log_phi = nn.Parameter(torch.log(phi_init))
-            self.encoder_library = Encoder(n_features, hidden, 1)
+            self.encoder_library = Encoder(n_in, hidden, 1)
             self.library_prior = (float(library_prior[0]), float(library_prior[1]))
 
     # ----- parameters by role -----------------------------------------------------------------
@@ -148,13 +163,24 @@ class MSSVAEModule(nn.Module):
         return [p for name, p in self.named_parameters() if name != "W"]
 
     # ----- inference --------------------------------------------------------------------------
-    def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+    def _encoder_input(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         # Counts span orders of magnitude; log1p is the usual input transform (scVI).
-        return torch.log1p(x) if self.likelihood == "nb" else x
+        h = torch.log1p(x) if self.likelihood == "nb" else x
+        return torch.cat([h, s], 1) if self.covariates_in_encoder else h
 
-    def encode(self, x: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
+    def covariate_offset(self, s: torch.Tensor | None) -> torch.Tensor | float:
+        """β s_iᵀ (B × G), the covariate term added to the decoder output; 0 without covariates."""
+        if not self.n_covariates:
+            return 0.0
+        if s is None or s.shape[-1] != self.n_covariates:
+            raise ValueError(f"this model conditions on {self.n_covariates} covariate columns; pass s (B × {self.n_covariates})")
+        return s @ self.covariate_effect.t()
+
+    def encode(self, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Posterior means and log-variances in block layout (B × K, zeros outside own blocks)."""
-        h = self._encoder_input(x)
+        if self.covariates_in_encoder and s is None:
+            raise ValueError(f"the encoders of this model see {self.n_covariates} covariate columns; pass s")
+        h = self._encoder_input(x, s)
         mu_s, lv_s = self.encoder_shared(h)
         n_spec = self.n_latent - self.n_shared
         mu_m = h.new_zeros(h.shape[0], n_spec)
@@ -177,19 +203,20 @@ class MSSVAEModule(nn.Module):
         return (self.block_group.unsqueeze(0) == -1) | (self.block_group.unsqueeze(0) == g.unsqueeze(1))
 
     # ----- the objective -----------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, g: torch.Tensor, n_total: int, sparsity_weight: float, lambda0: float) -> LossTerms:
+    def forward(self, x: torch.Tensor, g: torch.Tensor, n_total: int, sparsity_weight: float, lambda0: float,
+                s: torch.Tensor | None = None) -> LossTerms:
         """Minibatch estimate of −Eq. 2.4 / N.
 
         The likelihood and KL are averaged over the batch (an unbiased estimate of the full-data
         sum divided by N); the SSL prior is a whole-data term, so it enters divided by N and
         multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see README, "Penalty
-        weight", for why the default is larger).
+        weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any.
         """
-        post = self.encode(x, g)
+        post = self.encode(x, g, s)
         mask = self.own_block_mask(g)
         std = torch.exp(0.5 * post["logvar"])
         z = (post["mu"] + std * torch.randn_like(std)) * mask  # one Monte Carlo draw (L = 1)
-        f = self.decoder(z, self.W)
+        f = self.decoder(z, self.W) + self.covariate_offset(s)  # covariates: f += β s (mssvae.covariates)
         kl = gaussian_kl(post["mu"], post["logvar"])  # zero on the masked-out (μ=0, log σ²=0) blocks
 
         if self.likelihood == "gaussian":

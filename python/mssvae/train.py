@@ -127,7 +127,7 @@ class Trainer:
                 for idx in batches:
                     x, g = data.get(idx.to(device))
                     module.em_step(lambda0)
-                    terms = module(x, g, n_total, s.sparsity_weight, lambda0)
+                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=data.covariates(idx.to(device)))
                     if not torch.isfinite(terms.loss):
                         raise FloatingPointError(
                             f"the loss became {float(terms.loss)} at epoch {self.epoch + 1}; "
