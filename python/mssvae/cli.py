@@ -105,7 +105,8 @@ def demo(out_dir, group_key, epochs, seed, quiet):
 
 
 from .cli_pp import prepare_cmd  # noqa: E402  (verbs defined beside the modules they drive)
+from .cli_rank import rank_cmd  # noqa: E402
 from .cli_sim import evaluate_cmd, simulate_cmd  # noqa: E402
 
-for _cmd in (simulate_cmd, evaluate_cmd, prepare_cmd):
+for _cmd in (simulate_cmd, evaluate_cmd, prepare_cmd, rank_cmd):
     main.add_command(_cmd)

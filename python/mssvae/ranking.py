@@ -1,0 +1,279 @@
+"""Which genes, and which factors, carry a group's specific signal: likelihood-ratio rankings.
+
+Gene level (multiGroupVI, Weinberger et al. 2022, §4, Eq. 12). For the samples i of group m,
+take the posterior means of the shared latents z_i and of the group's own latents ζ_i^(m)
+(§2.2), decode them twice through the fitted decoder,
+
+* M1, the full decoding: c_ij = w̃_j ⊙ [z_i, ζ_i^(m)] (the model's own z̃_i of §2.2);
+* M0, the shared-only decoding: the same with ζ_i^(m) set to 0,
+
+and score gene j by the log-likelihood ratio of the group's data under the two,
+
+    BF_j^(m) = Σ_{i in m} [ log p(x_ij | M1) − log p(x_ij | M0) ],
+
+with the model's own likelihood: Gaussian (Eq. 2.2, the fitted σ_j²) or negative binomial
+(Eq. 2.5, the fitted φ_j). The NB library size ℓ_i is at its posterior mean
+E_q[ℓ_i] = exp(μ_ℓ + σ_ℓ²/2) (q(log ℓ | x) is Normal, §2.4); both decodings use the same ℓ_i,
+so the choice only scales the means. A large BF says the group's factors change how the model
+explains that gene in that group; a gene the shared factors explain alone scores ≈ 0.
+
+Factor level (which 001 lacks: it ranks genes, not programs). For each of the group's
+factors k, the same ratio with *only* ζ_ik zeroed, summed over the group's samples and all
+genes, measures how much of the group's data that factor explains; it is reported beside the
+factor's genes by |W_jk| (the sparse loadings, §5 uses |W| > 0.5) and by their per-gene ratio.
+
+Deviation from 001, written down: 001 does not say how the library size enters M0 and M1; we
+use one value for both (above). Posterior *means* are used, as in 001, not samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .data import Batches, MSSVAEInputError, check_values, encode_groups
+from .module import log_nb
+
+GENE_COLUMNS = ["gene", "score", "mean_log_lr", "frac_positive", "mean_full", "mean_shared", "log2_fold_change"]
+FACTOR_COLUMNS = ["factor", "score", "mean_log_lr", "n_genes", "max_abs_w", "eta", "top_genes_w", "top_genes_lr"]
+
+
+# ----- the model's likelihood at posterior means --------------------------------------------------
+def _decode(module, z: torch.Tensor) -> torch.Tensor:
+    """Decoder output f (B × G) for block-layout latents ``z`` (zeros outside own blocks)."""
+    return module.decoder(z, module.W)
+
+
+def _posterior_means(module, x: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Posterior means of the latents in block layout (z̃ of §2.2) and, for NB, E_q[ℓ]."""
+    post = module.encode(x, g)
+    z = post["mu"] * module.own_block_mask(g)
+    lib = None
+    if module.likelihood == "nb":
+        lib = torch.exp(post["lib_mu"] + 0.5 * post["lib_logvar"].exp())  # B × 1
+    return z, lib
+
+
+def _log_lik_and_mean(module, x: torch.Tensor, f: torch.Tensor, lib: torch.Tensor | None):
+    """Per-entry log-likelihood (B × G) and the decoded mean, under the model's likelihood."""
+    if module.likelihood == "gaussian":
+        log_s2 = module.log_sigma2
+        return -0.5 * (math.log(2 * math.pi) + log_s2 + (x - f).pow(2) / log_s2.exp()), f
+    mu = lib * F.softplus(f)
+    return log_nb(x, mu, module.log_phi.exp()), mu
+
+
+def _group_rows(model, data, group, group_key, layer, groups):
+    """The fitted-feature matrix of ``group``'s samples, with the checks of ``transform``."""
+    from .model import _unpack
+
+    module = model._require_fit()
+    if model._meta.get("covariates"):
+        raise MSSVAEInputError("the ranking does not handle models fitted with covariates yet (the decoder's covariate "
+                               "offset would be left out of both decodings); rank a model fitted without covariate_keys")
+    known = model.groups
+    group = str(group)
+    if group not in known:
+        raise MSSVAEInputError(f"unknown group {group!r}; the model's groups are: {', '.join(map(repr, known))}")
+    X, labels, obs_names, var_names = _unpack(data, group_key or model._meta.get("group_key") or "group", layer, groups)
+    if list(map(str, var_names)) != model._meta["var_names"]:
+        raise MSSVAEInputError("the features differ from those the model was fitted on; subset and order them the same way")
+    codes, _ = encode_groups(labels, X.shape[0], known=known)
+    check_values(X, model.settings.likelihood, obs_names, var_names)
+    m = known.index(group)
+    rows = np.flatnonzero(codes == m)
+    if len(rows) == 0:
+        raise MSSVAEInputError(f"no samples of group {group!r} in the data; the groups present are: "
+                               f"{', '.join(sorted({known[c] for c in np.unique(codes)}))}")
+    X = X[rows][:, model._meta["kept"]]
+    if module.n_specific[m] == 0:
+        raise MSSVAEInputError(f"group {group!r} has no specific factors (n_specific = 0): there is nothing to rank")
+    return module, X, m
+
+
+def _batches(module, X, m: int, batch_size: int):
+    dev = next(module.parameters()).device
+    codes = np.full(X.shape[0], m, dtype=np.int64)
+    yield from Batches(X, codes, dev).sequential(batch_size)
+
+
+# ----- gene level -------------------------------------------------------------------------------
+def rank_group_genes(model, data, group, group_key: str | None = None, layer: str | None = None, groups=None,
+                     batch_size: int = 512) -> pd.DataFrame:
+    """Rank the features by how much ``group``'s own factors matter for them (module docstring).
+
+    Parameters
+    ----------
+    model : mssvae.MSSVAE
+        A fitted model.
+    data
+        An AnnData (groups from ``obs[group_key]``, default the key of the fit) or a matrix with
+        ``groups=``, on the features the model was fitted on; only ``group``'s samples are used.
+    group : str
+        One of ``model.groups``.
+    group_key, layer, groups
+        As :meth:`mssvae.MSSVAE.transform`.
+    batch_size : int
+        Samples per forward pass.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fitted feature (constant features, left out of the fit, are not ranked),
+        sorted by ``score`` descending: ``gene``; ``score`` = BF_j^(m), the log-likelihood ratio
+        summed over the group's samples (001, Eq. 12); ``mean_log_lr`` = score / n_m;
+        ``frac_positive``, the share of the group's samples whose ratio is > 0; ``mean_full`` and
+        ``mean_shared``, the decoded mean averaged over the samples under M1 and M0;
+        ``log2_fold_change`` = log2(mean_full / mean_shared) (NB only; NaN for Gaussian data,
+        whose means may be negative).
+
+    Raises
+    ------
+    MSSVAEInputError
+        For an unknown group (the message lists the model's groups), a group absent from the
+        data or without specific factors, or data that do not match the fit.
+    """
+    module, X, m = _group_rows(model, data, group, group_key, layer, groups)
+    cols = module.block_group == m
+    G = int(model._meta["kept"].sum())
+    total = torch.zeros(G, dtype=torch.float64)
+    positive = torch.zeros(G, dtype=torch.float64)
+    mean_full = torch.zeros(G, dtype=torch.float64)
+    mean_shared = torch.zeros(G, dtype=torch.float64)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            for x, g in _batches(module, X, m, batch_size):
+                z, lib = _posterior_means(module, x, g)
+                z0 = z.clone()
+                z0[:, cols] = 0.0
+                ll1, mu1 = _log_lik_and_mean(module, x, _decode(module, z), lib)
+                ll0, mu0 = _log_lik_and_mean(module, x, _decode(module, z0), lib)
+                lr = (ll1 - ll0).double()
+                total += lr.sum(0).cpu()
+                positive += (lr > 0).sum(0).cpu().double()
+                mean_full += mu1.double().sum(0).cpu()
+                mean_shared += mu0.double().sum(0).cpu()
+    finally:
+        module.train(was_training)
+    n = X.shape[0]
+    mean_full, mean_shared = (mean_full / n).numpy(), (mean_shared / n).numpy()
+    if module.likelihood == "nb":
+        lfc = np.log2(np.maximum(mean_full, 1e-12) / np.maximum(mean_shared, 1e-12))
+    else:
+        lfc = np.full(G, np.nan)
+    genes = np.asarray(model._meta["var_names"], dtype=object)[model._meta["kept"]]
+    out = pd.DataFrame({"gene": genes, "score": total.numpy(), "mean_log_lr": total.numpy() / n,
+                        "frac_positive": positive.numpy() / n, "mean_full": mean_full, "mean_shared": mean_shared,
+                        "log2_fold_change": lfc}, columns=GENE_COLUMNS)
+    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ----- factor level -----------------------------------------------------------------------------
+def rank_group_factors(model, data, group, group_key: str | None = None, layer: str | None = None, groups=None,
+                       threshold: float = 0.5, n_top: int = 10, batch_size: int = 512) -> pd.DataFrame:
+    """Score each of ``group``'s specific factors by the log-likelihood its removal costs.
+
+    For factor k of group m: score_k = Σ_{i in m} Σ_j [log p(x_ij | M1) − log p(x_ij | M1 with
+    ζ_ik = 0)] (module docstring), the decrease in the group's log-likelihood when only that
+    factor is switched off. Inactive factors (W column ≈ 0) score ≈ 0.
+
+    Parameters
+    ----------
+    model, data, group, group_key, layer, groups, batch_size
+        As :func:`rank_group_genes`.
+    threshold : float
+        |W| above which a gene counts as loading on the factor (§5 uses 0.5).
+    n_top : int
+        Genes listed per factor.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per factor of the group, sorted by ``score`` descending: ``factor``; ``score``;
+        ``mean_log_lr`` (score / n_m); ``n_genes`` (|W| > threshold); ``max_abs_w``; ``eta``;
+        ``top_genes_w`` (up to ``n_top`` genes above the threshold, by |W|) and ``top_genes_lr``
+        (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
+    """
+    module, X, m = _group_rows(model, data, group, group_key, layer, groups)
+    col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
+    G = int(model._meta["kept"].sum())
+    per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            for x, g in _batches(module, X, m, batch_size):
+                z, lib = _posterior_means(module, x, g)
+                ll1, _ = _log_lik_and_mean(module, x, _decode(module, z), lib)
+                for r, k in enumerate(col_idx):
+                    zk = z.clone()
+                    zk[:, k] = 0.0
+                    llk, _ = _log_lik_and_mean(module, x, _decode(module, zk), lib)
+                    per_gene[r] += (ll1 - llk).double().sum(0).cpu()
+    finally:
+        module.train(was_training)
+    n = X.shape[0]
+    genes = np.asarray(model._meta["var_names"], dtype=object)[model._meta["kept"]]
+    W = module.W.detach().cpu().double().numpy()
+    eta = module.eta.detach().cpu().double().numpy()
+    names = model.factor_names()[model.groups[m]]
+    rows = []
+    for r, k in enumerate(col_idx):
+        w = np.abs(W[:, k])
+        above = np.flatnonzero(w > threshold)
+        by_w = above[np.argsort(-w[above], kind="stable")][:n_top]
+        lr = per_gene[r].numpy()
+        by_lr = np.argsort(-lr, kind="stable")[:n_top]
+        score = float(lr.sum())
+        rows.append(dict(factor=names[r], score=score, mean_log_lr=score / n, n_genes=int(len(above)),
+                         max_abs_w=float(w.max()), eta=float(eta[k]), top_genes_w=", ".join(map(str, genes[by_w])),
+                         top_genes_lr=", ".join(map(str, genes[by_lr]))))
+    out = pd.DataFrame(rows, columns=FACTOR_COLUMNS)
+    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ----- the door for R (r-package/R/worker.R) ------------------------------------------------------
+def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=None, level: str = "gene",
+                threshold: float = 0.5, n_top: int = 10, transpose: bool = True, threads=None) -> dict:
+    """:func:`rank_group_genes` or :func:`rank_group_factors` on arrays, for the R package.
+
+    ``x`` is features × samples (R's orientation) unless ``transpose=False``, restricted to the
+    features the model in ``model_dir`` was fitted on; ``groups`` one label per sample. Returns
+    the table as a dict of columns (numpy arrays and lists of str; see :mod:`mssvae.bridge`).
+    """
+    from pathlib import Path
+
+    import anndata
+
+    from .bridge import _samples_by_features, _torch_threads, plain
+    from .model import MSSVAE
+
+    if level not in ("gene", "factor"):
+        raise MSSVAEInputError(f"level must be 'gene' or 'factor', got {level!r}")
+    if model_dir is None or not Path(str(model_dir)).exists():
+        raise MSSVAEInputError(f"no saved model at {model_dir!r}; fit with model_dir= (R: model.dir =) to rank genes")
+    model = MSSVAE.load(str(model_dir))
+    X = _samples_by_features(x, transpose)
+    n, g = X.shape
+    names = [str(v) for v in (feature_names if feature_names is not None else model._meta["var_names"])]
+    if names != model._meta["var_names"]:
+        raise MSSVAEInputError(f"the {g} features differ from the {len(model._meta['var_names'])} the model in "
+                               f"{model_dir} was fitted on; use the same features in the same order")
+    labels = [str(v) for v in (groups if isinstance(groups, (list, tuple, np.ndarray)) else [groups])]
+    if len(labels) != n:
+        raise MSSVAEInputError(f"got {len(labels)} group labels for {n} samples; give one label per sample")
+    adata = anndata.AnnData(X=X, obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
+                            var=pd.DataFrame(index=pd.Index(names, dtype=object)))
+    with _torch_threads(threads):
+        if level == "gene":
+            table = rank_group_genes(model, adata, str(group), group_key="group")
+        else:
+            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=float(threshold),
+                                       n_top=int(n_top))
+    return plain(table)
