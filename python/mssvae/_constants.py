@@ -18,6 +18,8 @@ ETA_SPECIFIC = "eta_specific"
 HISTORY = "history"
 SETTINGS = "settings"
 VERSIONS = "versions"
+COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)
+COVARIATE_EFFECTS = "covariate_effects"  # only with covariates: beta, G x C, columns as COVARIATES["columns"]
 
 # ground truth written by mssvae.simulate (read by mssvae.metrics)
 TRUE_W_SHARED = "true_W_shared"  # .varm, G x K_S

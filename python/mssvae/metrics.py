@@ -353,8 +353,25 @@ def evaluate(adata, threshold: float = DEFAULT_THRESHOLD, max_density: float | N
     return result
 
 
+def label_r2(z, labels) -> float:
+    """Share of the latents' variance explained by a labelling (e.g. a batch): R² of the
+    one-way ANOVA, pooled over dimensions, ``sum_k SS_between,k / sum_k SS_total,k``.
+
+    Pooling weights each latent dimension by its variance, so switched-off factors (posterior
+    means near 0) barely count. 0: the label means coincide; 1: the latents are the label.
+    """
+    z = np.asarray(z, dtype=float)
+    z = z - z.mean(axis=0)
+    total = float((z**2).sum())
+    if total <= 0:
+        return 0.0
+    labels = np.asarray(labels).astype(str)
+    between = sum(float((labels == lv).sum()) * float((z[labels == lv].mean(axis=0) ** 2).sum()) for lv in np.unique(labels))
+    return between / total
+
+
 __all__ = [
-    "DEFAULT_THRESHOLD", "MissingKeyError", "block_latents", "consensus", "dci_disentanglement",
+    "DEFAULT_THRESHOLD", "MissingKeyError", "block_latents", "consensus", "dci_disentanglement", "label_r2",
     "disentanglement_from_importance", "evaluate", "importance_matrix", "jaccard", "jaccard_matrix",
     "recovery", "relevance", "support_scores", "supports",
 ]

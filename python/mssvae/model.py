@@ -24,6 +24,7 @@ from .data import (
     get_groups,
     get_matrix,
 )
+from .covariates import CovariateEncoding, covariate_frame, covariate_start
 from .module import LIKELIHOODS, MSSVAEModule, inverse_softplus
 from .priors import Lambda0Schedule, inverse_gamma_beta
 from .train import CHECKPOINT, Trainer, TrainSettings
@@ -60,6 +61,7 @@ class Settings:
     sparsity_weight: float | None = None
     balance_groups: bool = True
     precision: str = "fp32"
+    covariates_in_encoder: bool = False  # README, "Covariates"
     epochs: int | None = None
     batch_size: int | None = None
 
@@ -96,6 +98,11 @@ class MSSVAE:
     precision
         Arithmetic of the decoder's hidden layers: ``"fp32"`` (reference) or ``"bf16"``/``"fp16"``
         (mixed precision with fp32 master weights, likelihood and priors).
+    covariates_in_encoder
+        With covariates (``fit(..., covariate_keys=...)``), also feed them to every encoder
+        (scVI's choice) besides the decoder's per-feature offset f_ij + β_jᵀ s_i. Default False:
+        on the planted-batch design the offset alone removed the batch from the shared latents
+        as well or better (README, "Covariates"; ``benchmarks/README.md``).
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
@@ -118,18 +125,30 @@ class MSSVAE:
         progress: bool = True,
         model_dir: str | Path | None = None,
         resume: bool = False,
+        covariate_keys=None,
+        covariates=None,
     ) -> "MSSVAE":
         """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
 
         Results are written into the AnnData (see ``write_results``). With ``model_dir``,
         checkpoints are saved there during training; ``resume=True`` continues from one.
         Ctrl-C raises :class:`mssvae.train.FitInterrupted` after keeping the work done.
+
+        Covariates (optional; :mod:`mssvae.covariates`): ``covariate_keys`` names ``obs``
+        columns (e.g. ``["batch", "donor"]``), or ``covariates`` gives them as a DataFrame or a
+        dict name → values, one per sample (for matrix input). Categorical ones (strings,
+        categories, bools) are one-hot coded without their first level, numeric ones
+        standardised; the decoder adds a per-feature effect β_jᵀ s_i to its output, so nuisance
+        variation need not occupy shared factors. The encoding is kept for ``transform``.
         """
         s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs, batch_size=batch_size or self.settings.batch_size)
         X, labels, obs_names, var_names = _unpack(data, group_key, layer, groups)
         codes, group_names = encode_groups(labels, X.shape[0])
         check_groups(codes, group_names)
         check_values(X, s.likelihood, obs_names, var_names)
+        cov = covariate_frame(data, covariate_keys, covariates, X.shape[0], obs_names)
+        encoding = None if cov is None else CovariateEncoding.fit(cov)
+        S = None if encoding is None else encoding.transform(cov, obs_names)
         kept = _nonconstant(X, var_names)
         n_spec = _specific_sizes(s.n_specific, group_names)
         if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
@@ -141,9 +160,16 @@ class MSSVAE:
         dev = resolve_device(device)
         self._meta = dict(groups=group_names, group_key=group_key if groups is None else None, var_names=list(map(str, var_names)),
                           kept=kept, n_specific=n_spec, seed=seed)
+        if encoding is not None:
+            self._meta["covariates"] = encoding.to_dict()
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
             kwargs = _module_kwargs(Xk, s, n_spec)
+            if encoding is not None:
+                bias, beta = covariate_start(Xk, S, s.likelihood)
+                kwargs.update(output_bias=torch.as_tensor(bias, dtype=torch.float32), n_covariates=encoding.n_columns,
+                              covariates_in_encoder=bool(s.covariates_in_encoder),
+                              covariate_init=torch.as_tensor(beta, dtype=torch.float32))
             self._meta["module_kwargs"] = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
             trainer = Trainer(self.module, _train_settings(s), seed)
@@ -151,11 +177,11 @@ class MSSVAE:
             if resume:
                 self._resume(trainer, ckpt_dir, dev)
             try:
-                trainer.run(Batches(Xk, codes, dev), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
+                trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
             finally:
                 self.history = trainer.history
         if _is_anndata(data):
-            self.write_results(data, layer=layer, groups=groups)
+            self.write_results(data, layer=layer, groups=groups, **({} if covariates is None else {"covariates": covariates}))
         return self
 
     def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
@@ -164,6 +190,8 @@ class MSSVAE:
         state = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
         if state["meta"]["var_names"] != self._meta["var_names"] or state["meta"]["groups"] != self._meta["groups"]:
             raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
+        if state["meta"].get("covariates") != self._meta.get("covariates"):
+            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made with other covariates (or their levels differ)")
         trainer.load_state(state)
 
     # ----- results ----------------------------------------------------------------------------
@@ -235,11 +263,39 @@ class MSSVAE:
                                  top_features=", ".join(map(str, top))))
         return pd.DataFrame(rows, columns=["factor", "block", "n_features", "max_abs_w", "eta", "top_features"])
 
-    def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024) -> dict[str, pd.DataFrame]:
+    @property
+    def covariate_encoding(self) -> CovariateEncoding | None:
+        """How the fit coded its covariates (levels, means, sds), or None without covariates."""
+        d = self._meta.get("covariates")
+        return None if d is None else CovariateEncoding.from_dict(d)
+
+    def covariate_matrix(self, data, covariates=None, obs_names=None) -> np.ndarray | None:
+        """The covariates of ``data``'s samples coded as at fit time (N × C, float32), or None
+        when the model has none: from ``covariates`` (a DataFrame or dict) if given, else from
+        the ``obs`` columns of the fitted covariates' names. Errors name a missing covariate, a
+        missing value or a level the fit did not see."""
+        enc = self.covariate_encoding
+        if enc is None:
+            return None
+        n = data.shape[0] if not _is_anndata(data) else data.n_obs
+        if obs_names is None and _is_anndata(data):
+            obs_names = list(map(str, data.obs_names))
+        if covariates is None:
+            if not _is_anndata(data):
+                raise MSSVAEInputError(f"the model was fitted with covariates {enc.names}; pass covariates= (one row per sample)")
+            frame = covariate_frame(data, covariate_keys=enc.names, n_samples=n, obs_names=obs_names)
+        else:
+            frame = covariate_frame(data, covariates=covariates, n_samples=n, obs_names=obs_names)
+        return enc.transform(frame, obs_names)
+
+    def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024,
+                  covariates=None) -> dict[str, pd.DataFrame]:
         """Posterior means of the latents for samples of known groups.
 
         Returns ``shared`` (N × K_S) and ``specific`` (N × max K_m, the sample's own group's
-        factors, zero-padded where groups have fewer), as DataFrames indexed by sample.
+        factors, zero-padded where groups have fewer), as DataFrames indexed by sample. A model
+        fitted with covariates needs them here too (``covariates=``, or the same ``obs``
+        columns), coded as at fit time; a level the fit did not see is an error.
         """
         module = self._require_fit()
         X, labels, obs_names, var_names = _unpack(data, group_key or self._meta.get("group_key") or "group", layer, groups)
@@ -247,13 +303,17 @@ class MSSVAE:
             raise MSSVAEInputError("the features differ from those the model was fitted on; subset and order them the same way")
         codes, _ = encode_groups(labels, X.shape[0], known=self.groups)
         check_values(X, self.settings.likelihood, obs_names, var_names)
+        S = self.covariate_matrix(data, covariates, obs_names=list(map(str, obs_names)))
         X = X[:, self._meta["kept"]]
         dev = next(module.parameters()).device
         module.eval()
         mus = []
+        batches = Batches(X, codes, dev, S)
         with torch.no_grad():
-            for x, g in Batches(X, codes, dev).sequential(batch_size):
-                mus.append(module.encode(x, g)["mu"].cpu().double().numpy())
+            for start in range(0, len(batches), batch_size):
+                idx = torch.arange(start, min(start + batch_size, len(batches)), device=dev)
+                x, g = batches.get(idx)
+                mus.append(module.encode(x, g, batches.covariates(idx))["mu"].cpu().double().numpy())
         mu = np.concatenate(mus)
         ks, n_spec = self.settings.n_shared, self._meta["n_specific"]
         kmax = max(n_spec, default=0)
@@ -285,11 +345,11 @@ class MSSVAE:
         return rank_group_factors(self, data, group, group_key=group_key, layer=layer, groups=groups,
                                   threshold=threshold, n_top=n_top, batch_size=batch_size)
 
-    def write_results(self, adata, layer: str | None = None, groups=None) -> None:
+    def write_results(self, adata, layer: str | None = None, groups=None, covariates=None) -> None:
         """Write the results contract (README, "Results contract") into ``adata``."""
         from .results import write_results
 
-        write_results(self, adata, layer=layer, groups=groups)
+        write_results(self, adata, layer=layer, groups=groups, **({} if covariates is None else {"covariates": covariates}))
 
     # ----- persistence ------------------------------------------------------------------------
     def _payload(self, include_state: bool = True) -> dict:

@@ -21,11 +21,13 @@ def _h5ad_safe(value):
     return value
 
 
-def write_results(model, adata, layer: str | None = None, groups=None) -> None:
+def write_results(model, adata, layer: str | None = None, groups=None, covariates=None) -> None:
     """Write W, latents, η, p*, noise parameters, history, settings and versions into ``adata``.
 
     ``groups`` are the per-sample labels when the model was fitted with ``groups=`` rather than
-    a ``group_key``."""
+    a ``group_key``; ``covariates`` the covariate table when it was fitted with ``covariates=``.
+    A model with covariates also writes ``.uns["mssvae"]["covariates"]`` (the encoding: names,
+    kinds, design columns, levels, center, scale) and ``["covariate_effects"]`` (β, G × C)."""
     from dataclasses import asdict
 
     from importlib.metadata import version
@@ -35,7 +37,7 @@ def write_results(model, adata, layer: str | None = None, groups=None) -> None:
     W = model._w()
     adata.varm[C.W_SHARED] = W[:, :ks]
     adata.varm[C.W_SPECIFIC] = W[:, ks:]
-    latents = model.transform(adata, layer=layer, groups=groups)
+    latents = model.transform(adata, layer=layer, groups=groups, covariates=covariates)
     adata.obsm[C.Z_SHARED] = latents["shared"].to_numpy()
     adata.obsm[C.Z_SPECIFIC] = latents["specific"].to_numpy()
     eta = module.eta.cpu().double().numpy()
@@ -57,6 +59,9 @@ def write_results(model, adata, layer: str | None = None, groups=None) -> None:
         C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": model._meta["seed"], "layer": layer}),
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
     }
+    if model.covariate_encoding is not None:
+        adata.uns[C.UNS][C.COVARIATES] = model.covariate_encoding.to_dict()
+        adata.uns[C.UNS][C.COVARIATE_EFFECTS] = model._full_rows(module.covariate_effect.detach().cpu().double().numpy())
 
 
 def factor_names(adata) -> dict[str, list[str]]:

@@ -31,6 +31,9 @@ import pandas as pd
 from ._simbase import GROUP_COLUMN, TRUE_MEAN_LAYER, assemble, group_labels, nb_counts, per_group
 from .splatter import splatter2
 
+BATCH_COLUMN = "batch"  # obs column of the planted batch (gaussian with n_batches > 1)
+TRUE_BATCH_EFFECT = "true_batch_effect"  # varm, G x n_batches: the planted per-feature shifts
+
 __all__ = [
     "DESIGNS", "GROUP_COLUMN", "TRUE_MEAN_LAYER", "anchor_counts", "block_layout", "block_support",
     "design_parameters", "gaussian", "nonlinear_features", "rnaseq", "simulate", "splatter2",
@@ -127,6 +130,8 @@ def gaussian(
     n_specific=2,
     seed: int = 0,
     overlap: int = 2,
+    n_batches: int = 1,
+    batch_sd: float = 4.0,
 ) -> ad.AnnData:
     """Gaussian nonlinear factor analysis, Moran & Krishnan (2026) §4.1.
 
@@ -161,12 +166,21 @@ def gaussian(
         Seed of ``numpy.random.default_rng``.
     overlap
         Features shared by neighbouring blocks.
+    n_batches, batch_sd
+        A planted batch effect (not in the paper; for the covariates benchmark): with
+        ``n_batches > 1`` each sample gets a batch uniformly at random, independently of its
+        group (batches cross groups), and feature j of batch b is shifted by
+        ``delta_bj ~ N(0, batch_sd^2)``, an additive effect on every feature. The default 4 is
+        the size of one shared factor's contribution (loading 8 x latent sd 0.5). Drawn after
+        everything else, so the rest of the data equals the design without batches.
 
     Returns
     -------
     anndata.AnnData
         ``X`` float32 (N x G), ground truth as described in the module docstring; ``uns[SIM]``
-        also holds ``blocks`` (F x 2, 0-based ``[start, end)``) and the parameters.
+        also holds ``blocks`` (F x 2, 0-based ``[start, end)``) and the parameters. With
+        batches: ``obs["batch"]`` (categorical ``batch1``, ...) and ``varm["true_batch_effect"]``
+        (G x n_batches, the shifts delta).
     """
     rng = np.random.default_rng(seed)
     n_specific = per_group(n_specific, n_groups, "n_specific")
@@ -181,6 +195,11 @@ def gaussian(
     z, xi, z_tilde = _block_latents(rng, group_index, n_shared, n_specific, sd=0.5)
     x = _signal(z_tilde, w_full, np.square)
     x += rng.normal(0.0, np.sqrt(0.2), size=x.shape)
+    batch = None
+    if n_batches > 1:
+        batch = rng.integers(n_batches, size=len(group_index))
+        delta = rng.normal(0.0, batch_sd, size=(n_batches, n_features))
+        x += delta[batch]
     uns = {
         "design": "gaussian",
         "seed": int(seed),
@@ -188,8 +207,14 @@ def gaussian(
         "params": {"latent_sd": 0.5, "noise_var": 0.2, "w_shared_mean": 8.0, "w_specific_mean": 10.0,
                    "w_var": 0.01, "overlap": int(overlap), "nonlinearity": "square on 1-based j % 3 == 0"},
     }
-    return assemble(x, group_index, group_labels(n_groups), z, xi, w_full[:, :n_shared], w_full[:, n_shared:],
-                    n_specific, uns)
+    if batch is not None:
+        uns["params"].update(n_batches=int(n_batches), batch_sd=float(batch_sd))
+    adata = assemble(x, group_index, group_labels(n_groups), z, xi, w_full[:, :n_shared], w_full[:, n_shared:],
+                     n_specific, uns)
+    if batch is not None:
+        adata.obs[BATCH_COLUMN] = pd.Categorical.from_codes(batch, categories=[f"batch{b + 1}" for b in range(n_batches)])
+        adata.varm[TRUE_BATCH_EFFECT] = delta.T
+    return adata
 
 
 def _add_offblock(rng, support: np.ndarray, frac: float, protect: np.ndarray) -> np.ndarray:
