@@ -251,7 +251,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
 
     import anndata
 
-    from .bridge import _samples_by_features, _torch_threads, plain
+    from .bridge import _samples_by_features, _torch_threads, _unique, plain
     from .model import MSSVAE
 
     if level not in ("gene", "factor"):
@@ -261,7 +261,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
     model = MSSVAE.load(str(model_dir))
     X = _samples_by_features(x, transpose)
     n, g = X.shape
-    names = [str(v) for v in (feature_names if feature_names is not None else model._meta["var_names"])]
+    names = _unique([str(v) for v in (feature_names if feature_names is not None else model._meta["var_names"])])
     if names != model._meta["var_names"]:
         raise MSSVAEInputError(f"the {g} features differ from the {len(model._meta['var_names'])} the model in "
                                f"{model_dir} was fitted on; use the same features in the same order")

@@ -219,6 +219,18 @@ mssvaePython <- function() {
     list(counts = counts, obs = obs, provenance = .drop_dims(res$provenance))
 }
 
+# Rankings of mssvae.ranking (rankGroupGenes / rankGroupFactors): `mat` is features x samples on
+# the fitted features; returns the table as a list of columns.
+.worker_rank <- function(mat, groups, feature.names, group, model.dir, level, threshold, n.top, threads) {
+    .bridge()  # starts Python and checks the version
+    ranking <- reticulate::import("mssvae.ranking", convert = FALSE)
+    tryCatch(reticulate::py_to_r(ranking$rank_arrays(mat, as.list(as.character(groups)), model.dir, group,
+                                                     feature_names = as.list(as.character(feature.names)),
+                                                     level = level, threshold = threshold,
+                                                     n_top = n.top, threads = threads)),
+             error = function(e) .python_error(e))
+}
+
 .worker_version <- function() {
     .bridge()
     .mssvae_state$versions
