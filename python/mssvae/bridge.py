@@ -212,6 +212,8 @@ def fit_arrays(
     transpose: bool = True,
     device: str = "auto",
     threads=None,
+    covariates=None,
+    covariate_levels=None,
     **settings,
 ) -> dict:
     """Fit an MSSVAE to a matrix and return the results contract as plain arrays.
@@ -242,6 +244,12 @@ def fit_arrays(
         The name of the column the labels came from, recorded in the metadata.
     transpose
         ``True`` (default) when ``x`` is features × samples.
+    covariates
+        Per-sample nuisance covariates the decoder conditions on (``mssvae.covariates``): a dict
+        name → one value per sample (strings or bools: categorical; numbers: numeric).
+    covariate_levels
+        Dict name → levels for the categorical covariates that have an order (R factors): the
+        first level is the reference. Others are sorted.
     threads
         CPU threads for PyTorch during this fit (``None``: PyTorch's default, one per core).
         The networks are small: one thread is often as fast, and on a machine busy with other
@@ -260,6 +268,7 @@ def fit_arrays(
     if likelihood not in ("nb", "gaussian"):
         raise MSSVAEInputError(f"likelihood must be 'nb' or 'gaussian', got {likelihood!r}")
     adata = _as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
+    covariate_keys = _add_covariates(adata, covariates, covariate_levels)
     model = _model(likelihood, _settings(n_shared, n_specific, hidden, sparsity_weight, settings))
     fit_kw = dict(epochs=None if epochs is None else int(epochs), batch_size=None if batch_size is None else int(batch_size),
                   seed=int(seed), progress=bool(progress), device=device)
@@ -267,7 +276,7 @@ def fit_arrays(
         warnings.simplefilter("always")
         # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
         # the categorical order; a Categorical passed directly keeps it (R's factor levels).
-        model.fit(adata, groups=adata.obs[_GROUP_COLUMN], model_dir=model_dir, **fit_kw)
+        model.fit(adata, groups=adata.obs[_GROUP_COLUMN], model_dir=model_dir, covariate_keys=covariate_keys, **fit_kw)
     if model_dir is not None:
         model.save(model_dir)
     adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
@@ -275,6 +284,31 @@ def fit_arrays(
     out[WARNINGS] = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
     out[MODEL_DIR] = None if model_dir is None else str(Path(model_dir).resolve())
     return out
+
+
+def _add_covariates(adata, covariates, levels) -> list[str] | None:
+    """Put the covariates (dict name → values) into ``adata.obs``; returns their names."""
+    if covariates is None or len(covariates) == 0:
+        return None
+    if not isinstance(covariates, dict):
+        raise MSSVAEInputError("covariates must be a named list / dict: covariate name -> one value per sample")
+    levels = dict(levels or {})
+    for name, values in covariates.items():
+        name = str(name)
+        if name == _GROUP_COLUMN:
+            raise MSSVAEInputError(f"a covariate may not be called {_GROUP_COLUMN!r}; rename it")
+        v = np.asarray(values).ravel() if not isinstance(values, (list, tuple)) else np.asarray(list(values), dtype=object)
+        if len(v) != adata.n_obs:
+            raise MSSVAEInputError(f"covariate {name!r} has {len(v)} values for {adata.n_obs} samples; give one per sample")
+        if name in levels:
+            lv = [str(x) for x in _as_list(levels[name])]
+            v = pd.Categorical([str(x) for x in v], categories=lv)
+        elif v.dtype == object and all(isinstance(x, (bool, np.bool_)) for x in v):
+            v = v.astype(bool)
+        elif v.dtype == object and not any(isinstance(x, str) for x in v):
+            v = v.astype(np.float64)  # numbers (None/NaN become NaN and are reported by the core)
+        adata.obs[name] = v
+    return [str(k) for k in covariates]
 
 
 @contextmanager

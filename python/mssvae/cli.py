@@ -62,10 +62,12 @@ def main():
 @click.option("--model-dir", type=click.Path(file_okay=False), default=None,
               help="Where checkpoints and the fitted model go (default: OUT without .h5ad + '_model').")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from the checkpoint in --model-dir.")
+@click.option("--covariate-key", "covariate_keys", multiple=True,
+              help="Column of obs with a nuisance covariate (batch, donor, ...) the decoder conditions on; repeatable.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, seed, device,
-        model_dir, resume, quiet):
+        model_dir, resume, covariate_keys, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
     from .diagnostics import overlap_notes
     from .model import MSSVAE
@@ -77,10 +79,11 @@ def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_sha
     model = MSSVAE(likelihood, **options)
     try:
         model.fit(adata, group_key=group_key, layer=layer, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                  progress=not quiet, model_dir=model_dir, resume=resume)
+                  progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None)
     except FitInterrupted as e:
         raise FitInterrupted(
             f"{e}\n  resume: mssvae fit {infile} --group-key {group_key} --out {outfile} --model-dir {model_dir} --resume"
+            + "".join(f" --covariate-key {k}" for k in covariate_keys)
         ) from None
     model.save(model_dir)
     adata.write_h5ad(outfile)
