@@ -24,6 +24,8 @@ SIZE_OPTIONS = {
     "n_specific": "true specific factors K_m per group (gaussian, rnaseq)",
     "n_shared_genes": "cell-type genes (splatter2)",
     "n_program_genes": "program genes (splatter2)",
+    "n_shared_features": "shared features (leakage)",
+    "n_private_features": "group-only features, split over the groups (leakage)",
 }
 
 
@@ -40,8 +42,11 @@ def _size_options(func):
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .h5ad file.")
 @_size_options
+@click.option("--rho", type=click.FloatRange(-1, 1, min_open=True, max_open=True), default=None,
+              help="factor correlation (toy)")
 def simulate_cmd(design: str, seed: int, out: Path, **sizes) -> None:
-    """Simulate DESIGN (gaussian: §4.1, rnaseq: §4.2, splatter2: multiGroupVI) into an .h5ad file.
+    """Simulate DESIGN (gaussian: §4.1, rnaseq: §4.2, splatter2: multiGroupVI, toy: Sparse VAE Eq. 10,
+    leakage: shared vs group-only features after Märtens & Yau) into an .h5ad file.
 
     Sizes left out take the paper's values. The ground truth is stored in the file (varm
     true_W_*, obsm true_z_*, uns simulation), ready for `mssvae fit` and `mssvae evaluate`.

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ._simbase import GROUP_COLUMN, TRUE_MEAN_LAYER, assemble, group_labels, nb_counts, per_group
 from .splatter import splatter2
+from .simulate_toy import leakage, toy
 
 BATCH_COLUMN = "batch"  # obs column of the planted batch (gaussian with n_batches > 1)
 TRUE_BATCH_EFFECT = "true_batch_effect"  # varm, G x n_batches: the planted per-feature shifts
@@ -342,7 +343,7 @@ def rnaseq(
     return adata
 
 
-DESIGNS = {"gaussian": gaussian, "rnaseq": rnaseq, "splatter2": splatter2}
+DESIGNS = {"gaussian": gaussian, "rnaseq": rnaseq, "splatter2": splatter2, "toy": toy, "leakage": leakage}  # last two: simulate_toy
 
 
 def design_parameters(design: str) -> list[str]:
