@@ -31,6 +31,14 @@
 #'   core's default.
 #' @param model.dir A directory to save the fitted model in (and checkpoints during the
 #'   fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
+#' @param covariates Nuisance covariates the decoder conditions on (batch, donor, library
+#'   protocol, ...), so that their variation need not occupy shared factors: names of
+#'   `colData(x)` columns, e.g. `c("batch", "donor")`, or a data.frame with one row per sample.
+#'   Factors, characters and logicals are one-hot coded without their first level (the
+#'   reference; a factor's first level, else the first in sorted order), numbers standardised;
+#'   the model adds a per-gene effect of each coded column to its decoder output, before the
+#'   link (inside the softplus for `"nb"`). The coding is saved with the model (`model.dir`).
+#'   `NULL`: none, the paper's model.
 #' @param threads CPU threads PyTorch may use for this fit; `NULL` for PyTorch's default (one
 #'   per core). The networks are small, so one thread is often as fast, and on a machine busy
 #'   with other work it avoids oversubscription (here: 6 times faster with 1 thread than with 2
@@ -58,13 +66,17 @@
 #'     Python: `groups`, `group_key`, `n_specific`, `eta_shared`, `eta_specific` (named
 #'     by factor), `p_star` (features x factors), `phi` (NB) or `sigma2` (Gaussian),
 #'     `features_used`, `history` (a data.frame: one row per epoch), `settings`, `versions`;
+#'     with covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
+#'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded columns: each
+#'     gene's effect on the decoder output);
 #'     and from R: `assay_type`, `subset_row`, `model_dir`, `warnings`.}
 #' }
 #' Features outside `subset.row` have `NA` loadings; features constant in every sample are
 #' left out of the fit (with a warning) and get zero loadings.
 #'
 #' @details Errors in the input stop with a message that says what is wrong and what to do:
-#' an unknown `group` column (the message lists the `colData` columns), missing labels, a
+#' an unknown `group` or `covariates` column (the message lists the `colData` columns),
+#' missing labels or covariate values (how many, and the first sample), a
 #' group with fewer than two samples, NaN values, negative or non-integer values with the NB
 #' model, more factors than features.
 #'
@@ -90,12 +102,14 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
                                                         n.specific = NULL, epochs = NULL, batch.size = NULL,
                                                         seed = 0L, subset.row = NULL, hidden = NULL,
                                                         sparsity.weight = NULL, model.dir = NULL,
+                                                        covariates = NULL,
                                                         threads = getOption("mssvae.threads"),
                                                         verbose = FALSE, ...) {
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
     grp <- .resolve_group(x, if (missing(group)) NULL else group)
     mat <- .get_assay(x, assay.type)
     rows <- .subset_index(subset.row, x)
+    cov <- .resolve_covariates(x, covariates)
     extra <- .extra_settings(list(...))
     args <- c(list(
         likelihood = likelihood,
@@ -109,7 +123,9 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
         model_dir = if (is.null(model.dir)) NULL else normalizePath(model.dir, mustWork = FALSE),
         threads = .count_or_null(threads, "threads"),
         progress = isTRUE(verbose),
-        group_key = grp$key
+        group_key = grp$key,
+        covariates = cov$values,
+        covariate_levels = cov$levels
     ), extra)
     if (length(rows) != nrow(x)) {
         mat <- mat[rows, , drop = FALSE]
@@ -184,6 +200,9 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
     md$eta_specific <- stats::setNames(as.numeric(md$eta_specific), unlist(fn[groups], use.names = FALSE))
     md$n_specific <- stats::setNames(as.integer(md$n_specific), groups)
     md$p_star <- full_rows(md$p_star, all_names)
+    if (!is.null(md$covariate_effects)) {
+        md$covariate_effects <- full_rows(md$covariate_effects, as.character(unlist(md$covariates$columns)))
+    }
     used <- logical(G)
     used[rows] <- as.logical(md$features_used)
     md$features_used <- stats::setNames(used, rownames(x))
