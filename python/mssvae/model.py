@@ -62,6 +62,7 @@ class Settings:
     balance_groups: bool = True
     precision: str = "fp32"
     covariates_in_encoder: bool = False  # README, "Covariates"
+    lipschitz_decoder: bool = False  # module.constrain_decoder
     epochs: int | None = None
     batch_size: int | None = None
 
@@ -103,6 +104,10 @@ class MSSVAE:
         (scVI's choice) besides the decoder's per-feature offset f_ij + β_jᵀ s_i. Default False:
         on the planted-batch design the offset alone removed the batch from the shared latents
         as well or better (README, "Covariates"; ``benchmarks/README.md``).
+    lipschitz_decoder
+        Constrain the decoder to be 2-Lipschitz in w̃_j ⊙ z̃_i (spectral-normalised layers, unit
+        head rows) so that W carries the scale and thresholds on |W| mean something; False gives
+        App. B.1's free weights (README, "Scale of W").
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
@@ -447,7 +452,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int]) -> dict:
     """Constructor arguments of the module, with the data-dependent starts of App. C.2."""
     mean, var = column_moments(X)
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
-              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision)
+              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder)
     if s.likelihood == "gaussian":
         # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
         # prior's 90% quantile (App. C.2.1–C.2.2). The output bias starts at the feature means.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .nets import Encoder, MaskedDecoder
 from .priors import expected_log_prior, inverse_gamma_nll, posterior_inclusion, update_eta
@@ -56,6 +57,38 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     return y + torch.log(-torch.expm1(-y))
+
+
+class SpectralNormalized(nn.Module):
+    """Parametrisation V ↦ V / σ_max(V): a linear map with operator norm 1 (exact, not power
+    iteration: the matrices are at most hidden × hidden)."""
+
+    def forward(self, V: torch.Tensor) -> torch.Tensor:
+        return V / torch.linalg.matrix_norm(V, ord=2).clamp_min(1e-12)
+
+
+class UnitRows(nn.Module):
+    """Parametrisation V ↦ V with every row scaled to unit Euclidean norm."""
+
+    def forward(self, V: torch.Tensor) -> torch.Tensor:
+        return V / V.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def constrain_decoder(decoder: MaskedDecoder) -> None:
+    """Make the decoder 2-Lipschitz in its input c = w̃_j ⊙ z̃_i, so that W carries the scale.
+
+    c enters through the bias-free first layer and the skip connection, and ReLU is positively
+    homogeneous, so the paper's model is unchanged if W shrinks by s and V1 (and the head's skip
+    weights) grow by 1/s: the scale of W is not identified (DESIGN.md), and under the SSL penalty
+    a fit drifts towards W → 0 with a growing network, where no threshold on |W| means anything.
+    With σ_max(V1) = σ_max(V2) = 1 and unit-norm head rows v_j, |f_j(c) − f_j(c')| ≤ 2‖c − c'‖,
+    so a factor can only move feature j through |w_jk|: w_jk bounds the effect of factor k on
+    feature j per unit of the latent. A deviation from App. B.1 (there the weights are free);
+    it restricts the functions f_j only up to a rescaling that W absorbs.
+    """
+    parametrize.register_parametrization(decoder.V1, "weight", SpectralNormalized())
+    parametrize.register_parametrization(decoder.V2, "weight", SpectralNormalized())
+    parametrize.register_parametrization(decoder, "head", UnitRows())
 
 
 class MSSVAEModule(nn.Module):
@@ -111,6 +144,7 @@ class MSSVAEModule(nn.Module):
         n_covariates: int = 0,
         covariates_in_encoder: bool = False,
         covariate_init: torch.Tensor | None = None,
+        lipschitz_decoder: bool = True,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -132,6 +166,9 @@ class MSSVAEModule(nn.Module):
         )
         self.decoder = MaskedDecoder(n_features, self.n_latent, hidden, precision=precision)
         self.decoder.head_bias.data.copy_(output_bias)
+        self.lipschitz_decoder = bool(lipschitz_decoder)
+        if self.lipschitz_decoder:
+            constrain_decoder(self.decoder)
         # W initialised to 1 (App. C.2.2); one G × K matrix whose column blocks are W^(S), W^(1..M).
         self.W = nn.Parameter(torch.ones(n_features, self.n_latent))
         if self.n_covariates:
@@ -153,6 +190,10 @@ class MSSVAEModule(nn.Module):
         else:
             self.log_phi = nn.Parameter(torch.log(phi_init))
             self.encoder_library = Encoder(n_in, hidden, 1)
+            # q(ℓ|x) starts narrow (sd 0.05 on the log scale): the observed library size is
+            # already a good estimate, and a unit-variance draw would scale every gene's mean by
+            # e^{N(0,1)} in the first steps.
+            nn.init.constant_(self.encoder_library.logvar.bias, -6.0)
             self.library_prior = (float(library_prior[0]), float(library_prior[1]))
 
     # ----- parameters by role -----------------------------------------------------------------
@@ -195,8 +236,21 @@ class MSSVAEModule(nn.Module):
             start += k
         out = {"mu": torch.cat([mu_s, mu_m], 1), "logvar": torch.cat([lv_s, lv_m], 1)}
         if self.likelihood == "nb":
-            out["lib_mu"], out["lib_logvar"] = self.encoder_library(h)
+            # μ_ℓ(x) = log Σ_j x_j + NN(x): still a network of x (§2.4), but it starts at the
+            # observed library size. With the network alone μ_ℓ starts near 0 (ℓ ≈ 1), and the
+            # first epochs' enormous NB gradients make every column of W dense (benchmarks/README).
+            lib_mu, out["lib_logvar"] = self.encoder_library(h)
+            out["lib_mu"] = lib_mu + torch.log(x.sum(-1, keepdim=True).clamp_min(1.0))
         return out
+
+    def decode(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder output before the link (B × G): f(w̃_j ⊙ z̃_i) plus the covariate offset β s_i.
+
+        The only way to evaluate the decoder: it computes the constrained weights once per call
+        (``parametrize.cached``), however many feature chunks the decoder splits the work into.
+        """
+        with parametrize.cached():
+            return self.decoder(z, self.W) + self.covariate_offset(s)
 
     def own_block_mask(self, g: torch.Tensor) -> torch.Tensor:
         """B × K mask: shared columns and the sample's own group's columns (z̃ of §2.2)."""
@@ -216,7 +270,7 @@ class MSSVAEModule(nn.Module):
         mask = self.own_block_mask(g)
         std = torch.exp(0.5 * post["logvar"])
         z = (post["mu"] + std * torch.randn_like(std)) * mask  # one Monte Carlo draw (L = 1)
-        f = self.decoder(z, self.W) + self.covariate_offset(s)  # covariates: f += β s (mssvae.covariates)
+        f = self.decode(z, s)
         kl = gaussian_kl(post["mu"], post["logvar"])  # zero on the masked-out (μ=0, log σ²=0) blocks
 
         if self.likelihood == "gaussian":
