@@ -143,7 +143,7 @@ def test_fast_path_without_grad_matches_with_grad():
 def test_cpu_chunk_is_cache_sized_and_within_the_budget():
     dec = MaskedDecoder(5000, 80, (256, 128), precision="bf16")
     step = dec.fused_chunk_size(512, torch.bfloat16, torch.device("cpu"))
-    assert 1 <= step <= 8  # B × step × H1 bf16 ≈ 1 MiB
+    assert 1 <= step <= 4 * torch.get_num_threads()  # B × step × H1 bf16 ≈ 1 MiB per thread
     assert dec.fused_chunk_size(512, torch.bfloat16, torch.device("cuda")) == dec.chunk_size(512, torch.bfloat16)
     small = MaskedDecoder(5000, 80, (256, 128), precision="bf16", max_activation_bytes=2 * 512 * 768 * 2)  # two features
     assert small.fused_chunk_size(512, torch.bfloat16, torch.device("cpu")) == 2
