@@ -7,18 +7,24 @@
 
 Each configuration runs in a fresh subprocess (so peak RSS is its own), trains whole epochs of
 the NB-MSSVAE at the paper's settings (batch 512, hidden [256, 128], K_S 50, K_m 10, M 3) on
-synthetic counts, and reports the median seconds per epoch over ``--epochs`` epochs after one
-warm-up epoch. The machine's bf16/fp32 matmul throughput is measured in the same run, and the
-matmul-limited epoch time is the decoder's FLOPs divided by the bf16 throughput.
+synthetic counts, and gives the median seconds per epoch over ``--epochs`` epochs after one
+warm-up epoch. With ``--repeats R`` every configuration runs R times, the implementations
+alternating within each repeat (so that a change of the machine's load hits them alike), and the
+table shows the median over the repeats. The machine's bf16/fp32 matmul throughput is measured
+in the same run, and the matmul-limited epoch time is the decoder's training FLOPs divided by
+the bf16 throughput. The CPU model and the load averages before and after are printed with the
+table: these 2-core machines are shared, and timings move with the load.
 
-    .venv/bin/python benchmarks/speed.py            # the table of benchmarks/README.md
-    .venv/bin/python benchmarks/speed.py --quick    # small sizes, a smoke run
+    .venv/bin/python benchmarks/speed.py --repeats 3   # the table of benchmarks/README.md
+    .venv/bin/python benchmarks/speed.py --quick       # small sizes, a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -81,14 +87,32 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0) -> dict:
     if impl == "naive":
         module.decoder = NaiveDecoder(module.decoder)
     trainer = Trainer(module, _train_settings(s.__class__(**{**s.__dict__, "epochs": epochs + 1})), seed)
-    times = []
+    times, cpu = [], []
     for _ in range(epochs + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         trainer.settings.epochs = trainer.epoch + 1
         trainer.run(Batches(X, codes, torch.device("cpu")), progress=False)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    # Wall seconds are the figure; CPU seconds (all threads) show how much of it the load took.
     return {"impl": impl, "n": n, "g": g, "sec_per_epoch": statistics.median(times[1:]),
+            "cpu_sec_per_epoch": statistics.median(cpu[1:]),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def measure(impl: str, n: int, g: int, epochs: int, threads: int) -> dict:
@@ -100,7 +124,8 @@ def measure(impl: str, n: int, g: int, epochs: int, threads: int) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--one", nargs=3, metavar=("IMPL", "N", "G"), help=argparse.SUPPRESS)
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs per configuration (median)")
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per run (median)")
+    p.add_argument("--repeats", type=int, default=1, help="runs per configuration and implementation (median)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     p.add_argument("--impls", default="naive,fp32,fast")
@@ -114,21 +139,38 @@ def main(argv=None):
     configs = [(256, 300), (256, 600)] if args.quick else [(1024, 1000), (1024, 2500), (1024, 5000), (1024, 2000), (4096, 2000)]
     if args.configs:
         configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s); {load()}")
     bf16, fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
     print(f"matmul throughput (64000x256 @ 256x128, {args.threads} threads): bf16 {bf16:.3f} TFLOP/s, fp32 {fp32:.3f} TFLOP/s")
     k = N_SHARED + N_GROUPS * N_SPECIFIC
     impls = args.impls.split(",")
-    header = f"{'N':>5} {'G':>5} | " + " | ".join(f"{i:>6} s/ep  GB" for i in impls) + " | speed-up naive/fast  fast/limit"
-    print(header)
-    print("-" * len(header))
+    rows = []
     for n, g in configs:
-        rows = {i: measure(i, n, g, args.epochs, args.threads) for i in impls}
+        runs = {i: [] for i in impls}
+        for _ in range(args.repeats):
+            for i in impls:
+                runs[i].append(measure(i, n, g, args.epochs, args.threads))
+        med = {i: statistics.median(r["sec_per_epoch"] for r in runs[i]) for i in impls}
+        rss = {i: max(r["peak_rss_gb"] for r in runs[i]) for i in impls}
         limit = decoder_flops(n, g, k) / (bf16 * 1e12)
-        cells = " | ".join(f"{rows[i]['sec_per_epoch']:8.2f} {rows[i]['peak_rss_gb']:5.2f}" for i in impls)
-        extra = ""
-        if "naive" in rows and "fast" in rows:
-            extra = f" | {rows['naive']['sec_per_epoch'] / rows['fast']['sec_per_epoch']:8.1f}x  {rows['fast']['sec_per_epoch'] / limit:8.1f}x"
-        print(f"{n:>5} {g:>5} | {cells}{extra}   (matmul limit {limit:.2f} s/epoch)", flush=True)
+        row = {"n": n, "g": g, "limit": limit, **{f"{i}_s": med[i] for i in impls}, **{f"{i}_gb": rss[i] for i in impls},
+               **{f"{i}_all": [round(r["sec_per_epoch"], 3) for r in runs[i]] for i in impls},
+               **{f"{i}_cpu": [round(r["cpu_sec_per_epoch"], 3) for r in runs[i]] for i in impls}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    bf16_end, fp32_end = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    print(f"\nat the end: {load()}; matmul bf16 {bf16_end:.3f}, fp32 {fp32_end:.3f} TFLOP/s (limits above use "
+          f"the first measurement, bf16 {bf16:.3f}); median of {args.repeats} run(s), "
+          f"each the median of {args.epochs} epoch(s) after a warm-up\n")
+    head = "| N | G | " + " | ".join(f"{i} s/epoch (peak GB)" for i in impls)
+    ratios = "naive" in impls and "fast" in impls
+    head += " | naive / fast | fast / matmul limit |" if ratios else " |"
+    print(head)
+    print("|" + " --- |" * (head.count("|") - 1))
+    for r in rows:
+        cells = " | ".join(f"{r[f'{i}_s']:.2f} ({r[f'{i}_gb']:.2f})" for i in impls)
+        extra = f" | {r['naive_s'] / r['fast_s']:.1f}× | {r['fast_s'] / r['limit']:.1f}× ({r['limit']:.2f} s) |" if ratios else " |"
+        print(f"| {r['n']} | {r['g']} | {cells}{extra}")
 
 
 if __name__ == "__main__":
