@@ -229,6 +229,30 @@ def _chunk_hidden(zc, A, V2c, b2c, n: int):
     return h1, h2
 
 
+#: Up to this many features per chunk, the per-feature head is one matrix product of all the
+#: chunk's heads with all its features' h2, of which only the n own blocks are kept: n wasted
+#: dot products of length H2 per (i, j), against the H1·H2 of the second layer, buy one large
+#: product instead of n small ones. Larger chunks (GPUs) use a batched product instead.
+_HEAD_BLOCKS = 16
+
+
+def _head(h2: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    """Σ_h head_jh h2_ijh (B × n) from h2 (B × n × H2) and head (n × H2)."""
+    B, n, H2 = h2.shape
+    if n <= _HEAD_BLOCKS:
+        return torch.mm(h2.view(B * n, H2), head.t()).view(B, n, n).diagonal(dim1=1, dim2=2)
+    return torch.einsum("bjh,jh->bj", h2, head)
+
+
+def _head_grad(g: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+    """Σ_i g_ij h2_ijh (n × H2) from g (B × n) and h2 (B × n × H2)."""
+    B, n, H2 = h2.shape
+    if n <= _HEAD_BLOCKS:
+        p = torch.mm(g.t().contiguous(), h2.view(B, n * H2)).view(n, n, H2)
+        return p.diagonal(dim1=0, dim2=1).t()
+    return torch.einsum("bj,bjh->jh", g, h2)
+
+
 class _FusedHiddenPath(torch.autograd.Function):
     """Σ_h head_jh · h2_ijh for all (i, j), forward and backward chunk by chunk (App. B.1).
 
@@ -259,11 +283,7 @@ class _FusedHiddenPath(torch.autograd.Function):
                 n = e - s
                 A = _first_layer_weights(W[s:e], V1, dtype)
                 _, h2 = _chunk_hidden(zc, A, V2c, b2c, n)
-                # All n heads against all n features' h2 (n × n blocks per sample), own block
-                # kept: n wasted dot products per (i, j), against the H1·H2 of the second layer,
-                # buy one matrix product instead of a per-feature loop.
-                p = torch.mm(h2, head[s:e].to(dtype).t()).view(B, n, n)
-                out[:, s:e] = p.diagonal(dim1=1, dim2=2)
+                out[:, s:e] = _head(h2.view(B, n, H2), head[s:e].to(dtype))
         ctx.save_for_backward(z, W, V1, V2w, b2, head)
         ctx.dtype, ctx.step = dtype, step
         return out
@@ -294,9 +314,7 @@ class _FusedHiddenPath(torch.autograd.Function):
                 A = _first_layer_weights(W[s:e], V1, dtype)
                 h1, h2 = _chunk_hidden(zc, A, V2c, b2c, n)
                 g = gd[:, s:e]
-                # d head_j = Σ_i g_ij h2_ij: all n × n blocks in one product, own ones kept.
-                p = torch.mm(g.t().contiguous(), h2.view(B, n * H2)).view(n, n, H2)
-                dhead[s:e] = p.diagonal(dim1=0, dim2=1).t()
+                dhead[s:e] = _head_grad(g, h2.view(B, n, H2))
                 d2 = (g.unsqueeze(-1) * head[s:e].to(dtype)).view(B * n, H2)
                 _relu_grad_(d2, h2)
                 h1 = h1.view(B * n, H1)
