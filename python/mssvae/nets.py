@@ -258,7 +258,10 @@ class _FusedHiddenPath(torch.autograd.Function):
 
     Inputs are the fp32 master tensors; products run in ``dtype`` (fp32 accumulation), and the
     parameter gradients are accumulated over chunks in fp32. The forward pass stores no
-    activation: the backward pass recomputes each chunk's h1 and h2, then
+    activation: the backward pass recomputes each chunk's h1 and h2 (keeping them from the
+    forward pass instead was measured slower on a CPU, 1.15 against 1.05 s per 1000-feature
+    step at batch 512: writing them to memory and reading them back costs more than the two
+    products that recompute them from the cache), then
 
     - d head_j = Σ_i g_ij h2_ij;  δ2_ij = g_ij head_j ⊙ 1[h2_ij > 0]
     - dV2 = Σ δ2ᵀ h1,  db2 = Σ δ2;  δ1 = δ2 V2 ⊙ 1[h1 > 0]
