@@ -74,8 +74,8 @@ def run_one(config: str, seed: int, n_per_group: int, epochs: int, batch_sd: flo
 
 
 def table(rows: list[dict], seeds: int) -> str:
-    head = "| config | " + " | ".join(COLUMNS) + " | s/fit |"
-    lines = [head, "|" + " --- |" * (len(COLUMNS) + 2)]
+    head = "| config | n | " + " | ".join(COLUMNS) + " | s/fit |"
+    lines = [head, "|" + " --- |" * (len(COLUMNS) + 3)]
     for config in CONFIGS:
         mine = [r for r in rows if r["config"] == config]
         if not mine:
@@ -83,8 +83,9 @@ def table(rows: list[dict], seeds: int) -> str:
         cells = []
         for col in COLUMNS:
             vals = [r[col] for r in mine]
-            cells.append(f"{statistics.median(vals):.3g}" + (f" ({min(vals):.2f}–{max(vals):.2f})" if seeds > 1 else ""))
-        lines.append(f"| {config} | " + " | ".join(cells) + f" | {statistics.median(r['seconds'] for r in mine):.0f} |")
+            fmt = (lambda v: f"{v:.2g}") if col.startswith("batch") else (lambda v: f"{v:.3g}")
+            cells.append(fmt(statistics.median(vals)) + (f" ({fmt(min(vals))}–{fmt(max(vals))})" if len(vals) > 1 else ""))
+        lines.append(f"| {config} | {len(mine)} | " + " | ".join(cells) + f" | {statistics.median(r['seconds'] for r in mine):.0f} |")
     return "\n".join(lines)
 
 
@@ -92,18 +93,29 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: 1 seed, 150 samples per group, 30 epochs")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="data and fit seeds are first-seed ... first-seed + seeds - 1")
     p.add_argument("--n-per-group", type=int, default=500)
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--batch-sd", type=float, default=4.0)
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--out", type=Path, default=Path("out/covariates"))
+    p.add_argument("--table-from", type=Path, nargs="+", default=None, metavar="CSV",
+                   help="only print the table of finished runs (their runs.csv files, pooled)")
     a = p.parse_args(argv)
+    if a.table_from:
+        import pandas as pd
+
+        rows = pd.concat([pd.read_csv(f) for f in a.table_from]).to_dict("records")
+        seeds = sorted({int(r["seed"]) for r in rows})
+        print(f"median (min–max) over seeds {seeds[0]}–{seeds[-1]} (not every config ran every seed: see n)\n")
+        print(table(rows, len(seeds)))
+        return
     if a.quick:
         a.seeds, a.n_per_group, a.epochs = 1, 150, 30
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for seed in range(a.seeds):
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
         for config in a.configs.split(","):
             r = run_one(config, seed, a.n_per_group, a.epochs, a.batch_sd)
             rows.append(r)

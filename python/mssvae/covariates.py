@@ -28,9 +28,12 @@ Choices, with reasons:
   identified. The first level is the first category of a pandas Categorical (R: the first factor
   level), else the first in sorted order. **Numeric covariates are standardised** (mean 0, sd 1
   at fit time), so β is on the scale of one sd and s = 0 is the average sample.
-* **Whether the encoders also see s** is the setting ``covariates_in_encoder`` of
-  :class:`mssvae.MSSVAE`; the default and its measurement are in the README ("Covariates") and
-  ``benchmarks/README.md``.
+* **The encoders also see s** (input [x, s], as scVI), by default; ``covariates_in_encoder=False``
+  of :class:`mssvae.MSSVAE` keeps them on x alone. Measured on the planted-batch design
+  (``benchmarks/covariates.py``): both remove the batch from the shared latents; with s in the
+  encoders the shared supports were recovered better (``benchmarks/README.md``, "Covariates").
+  The encoders can subtract a known shift directly instead of learning to ignore its direction.
+  Either way ``transform`` needs the covariates of new samples (the same coding, checked).
 
 The encoding (levels, means, sds) is kept in the fitted model, so that ``transform``, save/load
 and anything that decodes new samples code them exactly as at fit time; a level unseen at fit

@@ -47,7 +47,8 @@
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning rates of the
 #'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
 #'   scales and their annealing), `a`, `b` (the Beta prior of \eqn{\eta}), `balance.groups`,
-#'   `device` (`"auto"`, `"cpu"`, `"cuda"`).
+#'   `device` (`"auto"`, `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`:
+#'   whether the encoders see them too; default `TRUE`).
 #'
 #' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding it as assay
 #'   `assay.type`):
