@@ -17,6 +17,7 @@ table: these 2-core machines are shared, and timings move with the load.
 
     .venv/bin/python benchmarks/speed.py --repeats 3   # the table of benchmarks/README.md
     .venv/bin/python benchmarks/speed.py --quick       # small sizes, a smoke run
+    .venv/bin/python benchmarks/speed.py --sparse 100000x2000 --epochs 1 --threads 1   # sparse input
 """
 
 from __future__ import annotations
@@ -100,6 +101,28 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0) -> dict:
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
+def run_sparse(n: int, g: int, density: float, epochs: int, seed: int = 0) -> dict:
+    """Fit the NB-MSSVAE (fast path) to a scipy CSR count matrix of ``n`` × ``g``; runs in its
+    own process, so that its peak RSS can be set against the size of the dense matrix."""
+    import scipy.sparse as sp
+
+    from mssvae.model import MSSVAE
+
+    rng = np.random.default_rng(seed)
+    nnz = int(n * g * density)
+    rows, cols = rng.integers(0, n, nnz), rng.integers(0, g, nnz)
+    X = sp.csr_matrix((rng.poisson(3.0, nnz).astype(np.float32) + 1, (rows, cols)), shape=(n, g))
+    X.sum_duplicates()
+    groups = np.arange(n) % N_GROUPS
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t = time.perf_counter()
+    MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, precision="bf16").fit(
+        X, groups=groups, epochs=epochs, seed=seed, device="cpu", progress=False)
+    return {"n": n, "g": g, "nnz": int(X.nnz), "epochs": epochs, "seconds": time.perf_counter() - t,
+            "dense_gb": n * g * 4 / 2**30, "csr_gb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**30,
+            "peak_rss_gb_before_fit": rss_data, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -130,8 +153,17 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     p.add_argument("--impls", default="naive,fp32,fast")
     p.add_argument("--configs", default=None, help="NxG pairs, e.g. 1024x1000,1024x2500 (default: the issue's five)")
+    p.add_argument("--sparse", metavar="NxG", help="instead of the table: fit a sparse NxG count matrix (fast path, "
+                   "--epochs epochs) and report time and peak RSS against the dense matrix's size")
+    p.add_argument("--density", type=float, default=0.05, help="non-zero share of the --sparse matrix")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.sparse:
+        n, g = (int(v) for v in args.sparse.split("x"))
+        print(f"{cpu_model()}, {args.threads} torch thread(s); {load()}")
+        print(json.dumps(run_sparse(n, g, args.density, args.epochs)))
+        print(load())
+        return
     if args.one:
         impl, n, g = args.one[0], int(args.one[1]), int(args.one[2])
         print(json.dumps(run_one(impl, n, g, args.epochs)))
