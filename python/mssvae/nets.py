@@ -113,21 +113,23 @@ class MaskedDecoder(nn.Module):
         blocks) and masks ``W`` (G × K)."""
         H2 = self.V2.out_features
         dtype = self.compute_dtype(z.device)
+        # Read once: a parametrised weight (module.constrain_decoder) is recomputed at every read.
+        head = self.head
         # The skip term Σ_k v_jk w_jk z_ik is one small product, kept in fp32.
-        skip = z @ (W * self.head[:, H2:]).t() + self.head_bias
+        skip = z @ (W * head[:, H2:]).t() + self.head_bias
         if self.precision != "fp32":
             step = self.fused_chunk_size(z.shape[0], dtype, z.device)
             return skip + fused_hidden_path(z, W, self.V1.weight, self.V2.weight, self.V2.bias,
-                                            self.head[:, :H2], dtype, step)
+                                            head[:, :H2], dtype, step)
         step = self.chunk_size(z.shape[0], dtype)
         if step >= self.n_features:
-            return skip + self._hidden_path(z, W, self.head[:, :H2], dtype)
+            return skip + self._hidden_path(z, W, head[:, :H2], dtype)
         # Feature chunks; under autograd each chunk is recomputed in the backward pass, so only
         # one chunk's B × chunk × hidden activations are alive at a time.
         parts = []
         for start in range(0, self.n_features, step):
             sl = slice(start, start + step)
-            args = (z, W[sl], self.head[sl, :H2], dtype)
+            args = (z, W[sl], head[sl, :H2], dtype)
             if torch.is_grad_enabled():
                 parts.append(checkpoint(self._hidden_path, *args, use_reentrant=False))
             else:
