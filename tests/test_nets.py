@@ -147,3 +147,27 @@ def test_cpu_chunk_is_cache_sized_and_within_the_budget():
     assert dec.fused_chunk_size(512, torch.bfloat16, torch.device("cuda")) == dec.chunk_size(512, torch.bfloat16)
     small = MaskedDecoder(5000, 80, (256, 128), precision="bf16", max_activation_bytes=2 * 512 * 768 * 2)  # two features
     assert small.fused_chunk_size(512, torch.bfloat16, torch.device("cpu")) == 2
+
+
+def test_fast_path_follows_parametrised_weights():
+    """With the Lipschitz decoder's parametrisations (module.constrain_decoder) the fast path
+    still computes the reference's function and sends gradients to the underlying weights."""
+    from mssvae.module import constrain_decoder
+
+    ref, fast = _pair()
+    for dec in (ref, fast):
+        constrain_decoder(dec)
+    fast.load_state_dict(ref.state_dict())
+    z, W = _inputs()
+
+    def grads(dec):
+        dec.zero_grad()
+        f = dec(z, W)
+        (f.pow(2).mean()).backward()
+        return f.detach(), {n: p.grad for n, p in dec.named_parameters()}
+
+    (fa, ga), (fb, gb) = grads(ref), grads(fast)
+    assert _rel(fa, fb) < 1e-2
+    assert ga.keys() == gb.keys()
+    for name in ga:
+        assert gb[name] is not None and _rel(ga[name], gb[name]) < 0.1, name
