@@ -121,33 +121,38 @@ class MaskedDecoder(nn.Module):
             step = self.fused_chunk_size(z.shape[0], dtype, z.device)
             return skip + fused_hidden_path(z, W, self.V1.weight, self.V2.weight, self.V2.bias,
                                             head[:, :H2], dtype, step)
+        weights = (self.V1.weight, self.V2.weight, self.V2.bias)
         step = self.chunk_size(z.shape[0], dtype)
         if step >= self.n_features:
-            return skip + self._hidden_path(z, W, head[:, :H2], dtype)
+            return skip + self._hidden_path(z, W, head[:, :H2], *weights, dtype)
         # Feature chunks; under autograd each chunk is recomputed in the backward pass, so only
-        # one chunk's B × chunk × hidden activations are alive at a time.
+        # one chunk's B × chunk × hidden activations are alive at a time. The weights are read
+        # outside the checkpointed function: a parametrised weight computed inside it (spectral
+        # normalisation) fails checkpoint's check that the recomputation matches.
         parts = []
         for start in range(0, self.n_features, step):
             sl = slice(start, start + step)
-            args = (z, W[sl], head[sl, :H2], dtype)
+            args = (z, W[sl], head[sl, :H2], *weights, dtype)
             if torch.is_grad_enabled():
                 parts.append(checkpoint(self._hidden_path, *args, use_reentrant=False))
             else:
                 parts.append(self._hidden_path(*args))
         return skip + torch.cat(parts, dim=1)
 
-    def _hidden_path(self, z: torch.Tensor, W: torch.Tensor, head: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    @staticmethod
+    def _hidden_path(z: torch.Tensor, W: torch.Tensor, head: torch.Tensor, V1: torch.Tensor, V2: torch.Tensor,
+                     b2: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """v_jᵀ h2(w_j ⊙ z_i) for the features of ``W``, computed in ``dtype``, returned in fp32.
 
         The reference path, written with autograd: features are the batch dimension
         (G × B × H layout), the first layer a batched product with A_j = diag(w_j) V1ᵀ, the
         second one large matrix product, and the per-feature head a batched product.
         """
-        A = W.to(dtype).unsqueeze(-1) * self.V1.weight.t().to(dtype).unsqueeze(0)  # G × K × H1
+        A = W.to(dtype).unsqueeze(-1) * V1.t().to(dtype).unsqueeze(0)  # G × K × H1
         # In-place ReLUs: the products' outputs are not needed by their backward, and a fresh
         # tensor of this size costs as much to allocate as the ReLU itself.
         h1 = F.relu(torch.matmul(z.to(dtype), A), inplace=True)  # G × B × H1
-        h2 = F.relu(F.linear(h1, self.V2.weight.to(dtype), self.V2.bias.to(dtype)), inplace=True)  # G × B × H2
+        h2 = F.relu(F.linear(h1, V2.to(dtype), b2.to(dtype)), inplace=True)  # G × B × H2
         return torch.bmm(h2, head.to(dtype).unsqueeze(-1)).squeeze(-1).t().float()  # B × G
 
 
