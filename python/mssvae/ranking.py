@@ -45,9 +45,7 @@ FACTOR_COLUMNS = ["factor", "score", "mean_log_lr", "n_genes", "max_abs_w", "eta
 # ----- the model's likelihood at posterior means --------------------------------------------------
 def _decode(module, z: torch.Tensor) -> torch.Tensor:
     """Decoder output f (B × G) for block-layout latents ``z`` (zeros outside own blocks)."""
-    if hasattr(module, "decode"):  # the module's own entry point, where it has one
-        return module.decode(z)
-    return module.decoder(z, module.W)
+    return module.decode(z)
 
 
 def _posterior_means(module, x: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
