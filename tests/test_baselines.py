@@ -151,7 +151,7 @@ def test_overrides_and_table():
     over = fidelity.parse_overrides(["rnaseq.model.hidden=[128,64]", "gaussian.fit.epochs=10"])
     assert over == {"rnaseq": {"model": {"hidden": (128, 64)}}, "gaussian": {"fit": {"epochs": 10}}}
     cfg = fidelity.sizes_for("rnaseq", quick=False, overrides=over)
-    assert cfg["model"]["hidden"] == (128, 64) and cfg["data"]["n_features"] == 300 and cfg["fit"]["epochs"] == 150
+    assert cfg["model"]["hidden"] == (128, 64) and cfg["data"]["n_features"] == 300 and cfg["fit"]["epochs"] == 400
     with pytest.raises(SystemExit):
         fidelity.parse_overrides(["rnaseq.hidden=3"])
 

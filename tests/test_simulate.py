@@ -118,7 +118,7 @@ def test_seeds_reproduce_and_differ(design, sizes):
 
 
 def test_registry():
-    assert set(DESIGNS) == {"gaussian", "rnaseq", "splatter2"}
+    assert set(DESIGNS) == {"gaussian", "rnaseq", "splatter2", "toy", "leakage"}
     assert np.array_equal(simulate("gaussian", seed=4, n_per_group=20).X, gaussian(n_per_group=20, seed=4).X)
     with pytest.raises(ValueError, match="unknown design"):
         simulate("nope")
