@@ -198,6 +198,17 @@ def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
     a.varm[C.W_SPECIFIC] = spec
     kinds = set(support_overlaps(a, min_jaccard=0.5)["kind"])
     assert kinds == {"split", "shared in every group"}
+    spec[:] = 0.0
+    spec[[0, 1, 2, 3, 4, 5, 6, 7, 8], 0] = 1.0  # g0_1: a program on 9 genes
+    spec[[2, 5, 8], 1] = 1.0  # g0_2: three of them (Jaccard 1/3), a satellite
+    a.varm[C.W_SPECIFIC] = spec
+    found = support_overlaps(a)
+    assert found.to_dict("records") == [{"kind": "nested", "factors": "g0_2, g0_1", "jaccard": 1.0}]
+    from mssvae.diagnostics import overlap_notes
+    assert "100% of factor g0_2's genes are also factor g0_1's" in overlap_notes(a)[0]
+    spec[[9, 10], 1] = 1.0  # g0_2 = {2, 5, 8, 9, 10}: 3 of 5 inside g0_1, below 0.7
+    a.varm[C.W_SPECIFIC] = spec
+    assert support_overlaps(a).empty
 
 
 def test_shared_only_and_single_group(counts_adata):

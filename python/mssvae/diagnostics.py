@@ -2,8 +2,11 @@
 
 A shared program can be estimated as one group-specific column in *every* group ("information
 switching", §3.2: Theorem 2 builds W^(S) from exactly such columns), and one program can be split
-over two columns of the same block. Both leave the fit's likelihood unchanged, so they are found
-from the supports of W, the way Theorem 2's construction does it.
+over two columns of the same block, or two programs mixed into two columns with the same union
+support (a rotation). A small column can also hold part of a program that another column of its
+block already holds (on the §4.1 design: the quadratic features of a factor, a "satellite",
+benchmarks/README.md). None of these shows in the likelihood, so they are found from the
+supports of W, the way Theorem 2's construction does it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5) -> pd.DataFrame:
+def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5, min_contained: float = 0.7) -> pd.DataFrame:
     """Pairs and sets of factors whose supports (|W| > ``threshold``) overlap strongly.
 
     Returns a table with one row per finding: ``kind`` is ``"shared in every group"`` (one column
     per group, every pair with Jaccard ≥ ``min_jaccard``: likely a shared program estimated in
-    the group blocks) or ``"split"`` (two columns of one block with Jaccard ≥ ``min_jaccard``).
+    the group blocks), ``"split"`` (two columns of one block with Jaccard ≥ ``min_jaccard``: one
+    program split, or two mixed) or ``"nested"`` (a smaller column of one block with at least
+    ``min_contained`` of its support inside a larger one's, below the Jaccard cut: a satellite).
+    ``jaccard`` is the Jaccard index, or for ``"nested"`` the contained fraction.
     """
     W = loadings(adata)
     blocks = factor_names(adata)
@@ -34,8 +40,12 @@ def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5) ->
     for block, cols in active.items():
         for a, b in itertools.combinations(cols, 2):
             j = _jaccard(support[a], support[b])
+            small, large = sorted((a, b), key=lambda c: (len(support[c]), cols.index(c)))
+            inside = len(support[small] & support[large]) / len(support[small])
             if j >= min_jaccard:
                 rows.append(dict(kind="split", factors=f"{a}, {b}", jaccard=round(j, 3)))
+            elif inside >= min_contained:
+                rows.append(dict(kind="nested", factors=f"{small}, {large}", jaccard=round(inside, 3)))
     groups = [b for b in active if b != "shared"]
     if len(groups) > 1:
         first, rest = groups[0], groups[1:]
@@ -54,7 +64,12 @@ def overlap_notes(adata, threshold: float = 0.5) -> list[str]:
     """One readable line per finding of :func:`support_overlaps`."""
     notes = []
     for row in support_overlaps(adata, threshold=threshold).itertuples():
+        if row.kind == "nested":
+            a, b = row.factors.split(", ")
+            notes.append(f"note: {row.jaccard:.0%} of factor {a}'s genes are also factor {b}'s: likely part of one "
+                         f"program (e.g. its nonlinear features) in a column of its own; longer fits often merge it")
+            continue
         hint = ("a shared program estimated in every group's block (App. C.3)" if row.kind.startswith("shared")
-                else "one program split over two columns")
+                else "one program split over two columns, or two programs mixed into both")
         notes.append(f"note: factors {row.factors} share most genes (Jaccard {row.jaccard}): likely {hint}")
     return notes
