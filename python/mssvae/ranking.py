@@ -29,6 +29,7 @@ use one value for both (above). Posterior *means* are used, as in 001, not sampl
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,18 @@ def _group_rows(model, data, group, group_key, layer, groups):
     return module, X, m
 
 
+@contextmanager
+def _inference(module):
+    """Evaluation mode (batch-norm running statistics) without gradients; restores the mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
 def _batches(module, X, m: int, batch_size: int):
     dev = next(module.parameters()).device
     codes = np.full(X.shape[0], m, dtype=np.int64)
@@ -144,23 +157,18 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
     positive = torch.zeros(G, dtype=torch.float64)
     mean_full = torch.zeros(G, dtype=torch.float64)
     mean_shared = torch.zeros(G, dtype=torch.float64)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            for x, g in _batches(module, X, m, batch_size):
-                z, lib = _posterior_means(module, x, g)
-                z0 = z.clone()
-                z0[:, cols] = 0.0
-                ll1, mu1 = _log_lik_and_mean(module, x, _decode(module, z), lib)
-                ll0, mu0 = _log_lik_and_mean(module, x, _decode(module, z0), lib)
-                lr = (ll1 - ll0).double()
-                total += lr.sum(0).cpu()
-                positive += (lr > 0).sum(0).cpu().double()
-                mean_full += mu1.double().sum(0).cpu()
-                mean_shared += mu0.double().sum(0).cpu()
-    finally:
-        module.train(was_training)
+    with _inference(module):
+        for x, g in _batches(module, X, m, batch_size):
+            z, lib = _posterior_means(module, x, g)
+            z0 = z.clone()
+            z0[:, cols] = 0.0
+            ll1, mu1 = _log_lik_and_mean(module, x, _decode(module, z), lib)
+            ll0, mu0 = _log_lik_and_mean(module, x, _decode(module, z0), lib)
+            lr = (ll1 - ll0).double()
+            total += lr.sum(0).cpu()
+            positive += (lr > 0).sum(0).cpu().double()
+            mean_full += mu1.double().sum(0).cpu()
+            mean_shared += mu0.double().sum(0).cpu()
     n = X.shape[0]
     mean_full, mean_shared = (mean_full / n).numpy(), (mean_shared / n).numpy()
     if module.likelihood == "nb":
@@ -204,20 +212,15 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model._meta["kept"].sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            for x, g in _batches(module, X, m, batch_size):
-                z, lib = _posterior_means(module, x, g)
-                ll1, _ = _log_lik_and_mean(module, x, _decode(module, z), lib)
-                for r, k in enumerate(col_idx):
-                    zk = z.clone()
-                    zk[:, k] = 0.0
-                    llk, _ = _log_lik_and_mean(module, x, _decode(module, zk), lib)
-                    per_gene[r] += (ll1 - llk).double().sum(0).cpu()
-    finally:
-        module.train(was_training)
+    with _inference(module):
+        for x, g in _batches(module, X, m, batch_size):
+            z, lib = _posterior_means(module, x, g)
+            ll1, _ = _log_lik_and_mean(module, x, _decode(module, z), lib)
+            for r, k in enumerate(col_idx):
+                zk = z.clone()
+                zk[:, k] = 0.0
+                llk, _ = _log_lik_and_mean(module, x, _decode(module, zk), lib)
+                per_gene[r] += (ll1 - llk).double().sum(0).cpu()
     n = X.shape[0]
     genes = np.asarray(model._meta["var_names"], dtype=object)[model._meta["kept"]]
     W = module.W.detach().cpu().double().numpy()
