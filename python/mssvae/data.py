@@ -148,15 +148,13 @@ class Batches:
     def __len__(self) -> int:
         return self.X.shape[0]
 
-    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Rows ``idx``: data, group codes and encoded covariates (None without covariates)."""
+        s = None if self._S is None else self._S[idx]
         if self._dense is not None:
-            return self._dense[idx], self._codes[idx]
+            return self._dense[idx], self._codes[idx], s
         rows = self.X[idx.cpu().numpy()].toarray()
-        return torch.as_tensor(rows, device=self.device), self._codes[idx]
-
-    def covariates(self, idx: torch.Tensor) -> torch.Tensor | None:
-        """The encoded covariates of rows ``idx`` (None without covariates)."""
-        return None if self._S is None else self._S[idx]
+        return torch.as_tensor(rows, device=self.device), self._codes[idx], s
 
     def sequential(self, batch_size: int):
         """All rows in order, in minibatches (for inference)."""

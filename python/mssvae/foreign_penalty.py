@@ -46,7 +46,7 @@ class ForeignPenaltyModule(MSSVAEModule):
     foreign_weight: float = 1.0
 
     def foreign_penalty_term(self, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        h = self._encoder_input(x, s) if s is not None else self._encoder_input(x)
+        h = self._encoder_input(x, s)
         penalty = h.new_zeros(())
         for m, k in enumerate(self.n_specific):
             foreign = g != m

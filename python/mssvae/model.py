@@ -193,7 +193,7 @@ class MSSVAE:
             finally:
                 self.history = trainer.history
         if _is_anndata(data):
-            self.write_results(data, layer=layer, groups=groups, **({} if covariates is None else {"covariates": covariates}))
+            self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
 
     def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
@@ -320,12 +320,9 @@ class MSSVAE:
         dev = next(module.parameters()).device
         module.eval()
         mus = []
-        batches = Batches(X, codes, dev, S)
         with torch.no_grad():
-            for start in range(0, len(batches), batch_size):
-                idx = torch.arange(start, min(start + batch_size, len(batches)), device=dev)
-                x, g = batches.get(idx)
-                mus.append(module.encode(x, g, batches.covariates(idx))["mu"].cpu().double().numpy())
+            for x, g, cov in Batches(X, codes, dev, S).sequential(batch_size):
+                mus.append(module.encode(x, g, cov)["mu"].cpu().double().numpy())
         mu = np.concatenate(mus)
         ks, n_spec = self.settings.n_shared, self._meta["n_specific"]
         kmax = max(n_spec, default=0)
@@ -361,7 +358,7 @@ class MSSVAE:
         """Write the results contract (README, "Results contract") into ``adata``."""
         from .results import write_results
 
-        write_results(self, adata, layer=layer, groups=groups, **({} if covariates is None else {"covariates": covariates}))
+        write_results(self, adata, layer=layer, groups=groups, covariates=covariates)
 
     # ----- persistence ------------------------------------------------------------------------
     def _payload(self, include_state: bool = True) -> dict:

@@ -158,7 +158,7 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
     mean_full = torch.zeros(G, dtype=torch.float64)
     mean_shared = torch.zeros(G, dtype=torch.float64)
     with _inference(module):
-        for x, g in _batches(module, X, m, batch_size):
+        for x, g, _ in _batches(module, X, m, batch_size):
             z, lib = _posterior_means(module, x, g)
             z0 = z.clone()
             z0[:, cols] = 0.0
@@ -213,7 +213,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
     G = int(model._meta["kept"].sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)
     with _inference(module):
-        for x, g in _batches(module, X, m, batch_size):
+        for x, g, _ in _batches(module, X, m, batch_size):
             z, lib = _posterior_means(module, x, g)
             ll1, _ = _log_lik_and_mean(module, x, _decode(module, z), lib)
             for r, k in enumerate(col_idx):

@@ -125,9 +125,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 batches = epoch_batches(codes, s.batch_size, s.balance_groups, self.generator)
                 for idx in batches:
-                    x, g = data.get(idx.to(device))
+                    x, g, cov = data.get(idx.to(device))
                     module.em_step(lambda0)
-                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=data.covariates(idx.to(device)))
+                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=cov)
                     if not torch.isfinite(terms.loss):
                         raise FloatingPointError(
                             f"the loss became {float(terms.loss)} at epoch {self.epoch + 1}; "
