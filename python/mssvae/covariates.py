@@ -248,7 +248,7 @@ def covariate_start(X, S: np.ndarray, likelihood: str, eps: float = 1e-8) -> tup
     model without latents). NB: the least-squares fit of each gene's library share x_ij / ℓ_i on
     [1, s], mapped to the softplus scale: b_j = softplus⁻¹(share at s = 0) and
     β_jc = softplus⁻¹(share at s = e_c) − b_j (exact for one categorical covariate: the shares of
-    its levels). The start without covariates (``model._module_kwargs``) is the C = 0 case.
+    its levels). With C = 0 it is the start of every fit (``model._module_kwargs``).
     """
     import scipy.sparse as sp
     import torch

@@ -25,7 +25,7 @@ from .data import (
     get_matrix,
 )
 from .covariates import CovariateEncoding, covariate_frame, covariate_start
-from .module import LIKELIHOODS, MSSVAEModule, inverse_softplus
+from .module import LIKELIHOODS, MSSVAEModule
 from .priors import Lambda0Schedule, inverse_gamma_beta
 from .train import CHECKPOINT, Trainer, TrainSettings
 
@@ -176,12 +176,7 @@ class MSSVAE:
             self._meta["covariates"] = encoding.to_dict()
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
-            kwargs = _module_kwargs(Xk, s, n_spec)
-            if encoding is not None:
-                bias, beta = covariate_start(Xk, S, s.likelihood)
-                kwargs.update(output_bias=torch.as_tensor(bias, dtype=torch.float32), n_covariates=encoding.n_columns,
-                              covariates_in_encoder=bool(s.covariates_in_encoder),
-                              covariate_init=torch.as_tensor(beta, dtype=torch.float32))
+            kwargs = _module_kwargs(Xk, s, n_spec, S)
             self._meta["module_kwargs"] = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
             trainer = Trainer(self.module, _train_settings(s), seed)
@@ -452,17 +447,17 @@ def _specific_sizes(n_specific, group_names) -> list[int]:
     return [int(n_specific)] * len(group_names)
 
 
-def _module_kwargs(X, s: Settings, n_spec: list[int]) -> dict:
-    """Constructor arguments of the module, with the data-dependent starts of App. C.2."""
+def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None) -> dict:
+    """Constructor arguments of the module, with the data-dependent starts of App. C.2;
+    ``S``: the encoded covariates (samples × C), if any."""
     mean, var = column_moments(X)
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
               lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder)
     if s.likelihood == "gaussian":
         # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
-        # prior's 90% quantile (App. C.2.1–C.2.2). The output bias starts at the feature means.
+        # prior's 90% quantile (App. C.2.1–C.2.2).
         q05 = float(np.quantile(var, 0.05))
-        kw.update(sigma2_init=torch.full((X.shape[1],), q05), ig_alpha=1.5, ig_beta=inverse_gamma_beta(var, 1.5),
-                  output_bias=torch.as_tensor(mean, dtype=torch.float32))
+        kw.update(sigma2_init=torch.full((X.shape[1],), q05), ig_alpha=1.5, ig_beta=inverse_gamma_beta(var, 1.5))
     else:
         # Inverse dispersion by moments, φ = μ²/(σ² − μ) (App. C.2.2 prints μ/(σ² − μ), a
         # misprint: Var = μ + μ²/φ), clipped into [1e-2, 1e3] where σ² ≤ μ or the estimate explodes.
@@ -471,12 +466,17 @@ def _module_kwargs(X, s: Settings, n_spec: list[int]) -> dict:
         if (lib <= 0).any():
             raise MSSVAEInputError(f"{int((lib <= 0).sum())} samples have no counts at all; remove them before fitting")
         log_lib = np.log(lib)
-        # Output bias: softplus⁻¹ of each gene's mean share of the library, so the initial NB mean
-        # is on the data's scale (PyTorch's default 0 would predict 0.69 × library size per gene).
-        share = np.asarray((X.multiply(1.0 / lib[:, None]) if hasattr(X, "multiply") else X / lib[:, None]).mean(0)).ravel()
         kw.update(phi_init=torch.as_tensor(np.clip(phi, 1e-2, 1e3), dtype=torch.float32),
-                  library_prior=(float(log_lib.mean()), float(max(log_lib.var(), 1e-4))),
-                  output_bias=inverse_softplus(torch.as_tensor(np.maximum(share, 1e-8), dtype=torch.float32)))
+                  library_prior=(float(log_lib.mean()), float(max(log_lib.var(), 1e-4))))
+    # Output bias (and covariate effects) by least squares on [1, s]: without covariates the
+    # feature means (Gaussian) or softplus⁻¹ of each gene's mean share of the library (NB), so the
+    # first NB means are on the data's scale (PyTorch's default 0 would predict 0.69 × library).
+    S = np.zeros((X.shape[0], 0)) if S is None else S
+    bias, beta = covariate_start(X, S, s.likelihood)
+    kw.update(output_bias=torch.as_tensor(bias, dtype=torch.float32))
+    if S.shape[1]:
+        kw.update(n_covariates=S.shape[1], covariates_in_encoder=bool(s.covariates_in_encoder),
+                  covariate_init=torch.as_tensor(beta, dtype=torch.float32))
     return kw
 
 
