@@ -53,7 +53,12 @@ VIGNETTE_OUT := out/vignettes
 
 r-deps: system-deps
 
-r-install: setup .stamp-r-install
+# The R library is shared by every checkout on the machine: reinstall when the installed
+# package points to another checkout's Python.
+r-install: setup
+	@installed=$$(Rscript -e 'f <- system.file("python.dcf", package = "mssvae"); if (nzchar(f)) cat(read.dcf(f)[1, "Python"])' 2>/dev/null); \
+		[ "$$installed" = "$(abspath $(PY))" ] || rm -f .stamp-r-install
+	@$(MAKE) --no-print-directory .stamp-r-install
 
 .stamp-r-install: $(R_PKG_FILES) $(VENV)/.installed pyproject.toml
 	@py_v=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml); r_v=$$(sed -n 's/^Version: //p' r-package/DESCRIPTION); \

@@ -250,19 +250,16 @@ def covariate_start(X, S: np.ndarray, likelihood: str, eps: float = 1e-8) -> tup
     β_jc = softplus⁻¹(share at s = e_c) − b_j (exact for one categorical covariate: the shares of
     its levels). With C = 0 it is the start of every fit (``model._module_kwargs``).
     """
-    import scipy.sparse as sp
     import torch
 
+    from .data import library_sizes, row_blocks
     from .module import inverse_softplus
 
     n = X.shape[0]
     D = np.hstack([np.ones((n, 1)), np.asarray(S, dtype=np.float64)])
-    if likelihood == "nb":
-        lib = np.asarray(X.sum(1)).ravel()
-        Y = X.multiply(1.0 / lib[:, None]).tocsr() if sp.issparse(X) else X / lib[:, None]
-    else:
-        Y = X
-    DtY = np.asarray(Y.T @ D).T if sp.issparse(Y) else D.T @ np.asarray(Y, dtype=np.float64)
+    lib = library_sizes(X) if likelihood == "nb" else np.ones(n)
+    # D^T Y with Y = X (Gaussian) or X / library (NB: each gene's share of the library)
+    DtY = sum(D[i:i + len(b)].T @ (b / lib[i:i + len(b), None]) for i, b in row_blocks(X))
     coef = np.linalg.lstsq(D.T @ D, DtY, rcond=None)[0]  # (1 + C) × G
     if likelihood != "nb":
         return coef[0], coef[1:].T

@@ -119,14 +119,28 @@ def check_groups(codes: np.ndarray, labels: list[str]) -> None:
         )
 
 
+def row_blocks(X, rows: int = 2048):
+    """``(start, block)`` over blocks of rows of a dense or CSR matrix, each block dense float64.
+
+    Every start statistic is computed from these blocks, so a sparse matrix and its dense copy
+    give bit-identical starts (and fits), in float64, with memory bounded by one block.
+    """
+    for start in range(0, X.shape[0], rows):
+        block = X[start:start + rows]
+        yield start, (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float64)
+
+
 def column_moments(X) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and (population) variance, without densifying a sparse matrix."""
-    if sp.issparse(X):
-        mean = np.asarray(X.mean(0)).ravel()
-        var = np.asarray(X.multiply(X).mean(0)).ravel() - mean**2
-    else:
-        mean, var = X.mean(0), X.var(0)
-    return mean.astype(np.float64), np.maximum(var, 0.0).astype(np.float64)
+    """Per-feature mean and (population) variance in float64, two passes over row blocks."""
+    n = X.shape[0]
+    mean = sum(b.sum(0) for _, b in row_blocks(X)) / n
+    var = sum(((b - mean) ** 2).sum(0) for _, b in row_blocks(X)) / n
+    return mean, var
+
+
+def library_sizes(X) -> np.ndarray:
+    """Per-sample totals (Σ_j x_ij) in float64."""
+    return np.concatenate([b.sum(1) for _, b in row_blocks(X)]) if X.shape[0] else np.zeros(0)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from .data import (
     check_groups,
     check_values,
     column_moments,
+    library_sizes,
     encode_groups,
     get_groups,
     get_matrix,
@@ -462,7 +463,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
         # Inverse dispersion by moments, φ = μ²/(σ² − μ) (App. C.2.2 prints μ/(σ² − μ), a
         # misprint: Var = μ + μ²/φ), clipped into [1e-2, 1e3] where σ² ≤ μ or the estimate explodes.
         phi = np.where(var > mean, mean**2 / np.maximum(var - mean, 1e-12), 1e3)
-        lib = np.asarray(X.sum(1)).ravel()
+        lib = library_sizes(X)
         if (lib <= 0).any():
             raise MSSVAEInputError(f"{int((lib <= 0).sum())} samples have no counts at all; remove them before fitting")
         log_lib = np.log(lib)
