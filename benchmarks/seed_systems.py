@@ -46,7 +46,6 @@ from mssvae import MSSVAE  # noqa: E402
 from mssvae._constants import W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
 from mssvae.foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
 from mssvae.metrics import dci_disentanglement, evaluate  # noqa: E402
-from mssvae.ranking import _decode  # noqa: E402
 from mssvae.simulate import splatter2  # noqa: E402
 from mssvae.simulate_toy import leakage, toy  # noqa: E402
 
@@ -174,7 +173,7 @@ def reconstruct(model, X: np.ndarray) -> np.ndarray:
     g = torch.zeros(len(x), dtype=torch.long)
     z = module.encode(x, g)["mu"] * module.own_block_mask(g)
     out = np.zeros_like(X, dtype=np.float64)
-    out[:, model._meta["kept"]] = _decode(module, z).double().numpy()
+    out[:, model._meta["kept"]] = module.decode(z).double().numpy()
     return out
 
 

@@ -334,21 +334,22 @@ class MSSVAE:
         }
 
     def rank_group_genes(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
-                         batch_size: int = 512) -> pd.DataFrame:
+                         batch_size: int = 512, covariates=None) -> pd.DataFrame:
         """Genes ranked by the log-likelihood ratio of ``group``'s data under the full versus the
         shared-only decoding (multiGroupVI's Bayes factor); see :func:`mssvae.ranking.rank_group_genes`."""
         from .ranking import rank_group_genes
 
-        return rank_group_genes(self, data, group, group_key=group_key, layer=layer, groups=groups, batch_size=batch_size)
+        return rank_group_genes(self, data, group, group_key=group_key, layer=layer, groups=groups, batch_size=batch_size,
+                                covariates=covariates)
 
     def rank_group_factors(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
-                           threshold: float = 0.5, n_top: int = 10, batch_size: int = 512) -> pd.DataFrame:
+                           threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
         """``group``'s factors ranked by the log-likelihood lost when each alone is zeroed, with
         their top genes by |W|; see :func:`mssvae.ranking.rank_group_factors`."""
         from .ranking import rank_group_factors
 
         return rank_group_factors(self, data, group, group_key=group_key, layer=layer, groups=groups,
-                                  threshold=threshold, n_top=n_top, batch_size=batch_size)
+                                  threshold=threshold, n_top=n_top, batch_size=batch_size, covariates=covariates)
 
     def write_results(self, adata, layer: str | None = None, groups=None, covariates=None) -> None:
         """Write the results contract (README, "Results contract") into ``adata``."""

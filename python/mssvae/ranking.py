@@ -44,14 +44,9 @@ FACTOR_COLUMNS = ["factor", "score", "mean_log_lr", "n_genes", "max_abs_w", "eta
 
 
 # ----- the model's likelihood at posterior means --------------------------------------------------
-def _decode(module, z: torch.Tensor) -> torch.Tensor:
-    """Decoder output f (B × G) for block-layout latents ``z`` (zeros outside own blocks)."""
-    return module.decode(z)
-
-
-def _posterior_means(module, x: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _posterior_means(module, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Posterior means of the latents in block layout (z̃ of §2.2) and, for NB, E_q[ℓ]."""
-    post = module.encode(x, g)
+    post = module.encode(x, g, s)
     z = post["mu"] * module.own_block_mask(g)
     lib = None
     if module.likelihood == "nb":
@@ -68,14 +63,12 @@ def _log_lik_and_mean(module, x: torch.Tensor, f: torch.Tensor, lib: torch.Tenso
     return log_nb(x, mu, module.log_phi.exp()), mu
 
 
-def _group_rows(model, data, group, group_key, layer, groups):
-    """The fitted-feature matrix of ``group``'s samples, with the checks of ``transform``."""
+def _group_rows(model, data, group, group_key, layer, groups, covariates):
+    """The fitted-feature matrix of ``group``'s samples and their coded covariates (None without),
+    with the checks of ``transform``."""
     from .model import _unpack
 
     module = model._require_fit()
-    if model._meta.get("covariates"):
-        raise MSSVAEInputError("the ranking does not handle models fitted with covariates yet (the decoder's covariate "
-                               "offset would be left out of both decodings); rank a model fitted without covariate_keys")
     known = model.groups
     group = str(group)
     if group not in known:
@@ -90,10 +83,10 @@ def _group_rows(model, data, group, group_key, layer, groups):
     if len(rows) == 0:
         raise MSSVAEInputError(f"no samples of group {group!r} in the data; the groups present are: "
                                f"{', '.join(sorted({known[c] for c in np.unique(codes)}))}")
-    X = X[rows][:, model._meta["kept"]]
     if module.n_specific[m] == 0:
         raise MSSVAEInputError(f"group {group!r} has no specific factors (n_specific = 0): there is nothing to rank")
-    return module, X, m
+    S = model.covariate_matrix(data, covariates, obs_names=list(map(str, obs_names)))
+    return module, X[rows][:, model._meta["kept"]], m, None if S is None else S[rows]
 
 
 @contextmanager
@@ -108,15 +101,15 @@ def _inference(module):
         module.train(was_training)
 
 
-def _batches(module, X, m: int, batch_size: int):
+def _batches(module, X, m: int, S, batch_size: int):
     dev = next(module.parameters()).device
     codes = np.full(X.shape[0], m, dtype=np.int64)
-    yield from Batches(X, codes, dev).sequential(batch_size)
+    yield from Batches(X, codes, dev, S).sequential(batch_size)
 
 
 # ----- gene level -------------------------------------------------------------------------------
 def rank_group_genes(model, data, group, group_key: str | None = None, layer: str | None = None, groups=None,
-                     batch_size: int = 512) -> pd.DataFrame:
+                     batch_size: int = 512, covariates=None) -> pd.DataFrame:
     """Rank the features by how much ``group``'s own factors matter for them (module docstring).
 
     Parameters
@@ -128,8 +121,10 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
         ``groups=``, on the features the model was fitted on; only ``group``'s samples are used.
     group : str
         One of ``model.groups``.
-    group_key, layer, groups
-        As :meth:`mssvae.MSSVAE.transform`.
+    group_key, layer, groups, covariates
+        As :meth:`mssvae.MSSVAE.transform`: a model fitted with covariates needs them here too
+        (both decodings keep each sample's covariate offset, so the ratio isolates the group's
+        factors).
     batch_size : int
         Samples per forward pass.
 
@@ -150,7 +145,7 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
         For an unknown group (the message lists the model's groups), a group absent from the
         data or without specific factors, or data that do not match the fit.
     """
-    module, X, m = _group_rows(model, data, group, group_key, layer, groups)
+    module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
     cols = module.block_group == m
     G = int(model._meta["kept"].sum())
     total = torch.zeros(G, dtype=torch.float64)
@@ -158,12 +153,12 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
     mean_full = torch.zeros(G, dtype=torch.float64)
     mean_shared = torch.zeros(G, dtype=torch.float64)
     with _inference(module):
-        for x, g, _ in _batches(module, X, m, batch_size):
-            z, lib = _posterior_means(module, x, g)
+        for x, g, s in _batches(module, X, m, S, batch_size):
+            z, lib = _posterior_means(module, x, g, s)
             z0 = z.clone()
             z0[:, cols] = 0.0
-            ll1, mu1 = _log_lik_and_mean(module, x, _decode(module, z), lib)
-            ll0, mu0 = _log_lik_and_mean(module, x, _decode(module, z0), lib)
+            ll1, mu1 = _log_lik_and_mean(module, x, module.decode(z, s), lib)
+            ll0, mu0 = _log_lik_and_mean(module, x, module.decode(z0, s), lib)
             lr = (ll1 - ll0).double()
             total += lr.sum(0).cpu()
             positive += (lr > 0).sum(0).cpu().double()
@@ -184,7 +179,7 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
 
 # ----- factor level -----------------------------------------------------------------------------
 def rank_group_factors(model, data, group, group_key: str | None = None, layer: str | None = None, groups=None,
-                       threshold: float = 0.5, n_top: int = 10, batch_size: int = 512) -> pd.DataFrame:
+                       threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
     """Score each of ``group``'s specific factors by the log-likelihood its removal costs.
 
     For factor k of group m: score_k = Σ_{i in m} Σ_j [log p(x_ij | M1) − log p(x_ij | M1 with
@@ -193,7 +188,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
 
     Parameters
     ----------
-    model, data, group, group_key, layer, groups, batch_size
+    model, data, group, group_key, layer, groups, batch_size, covariates
         As :func:`rank_group_genes`.
     threshold : float
         |W| above which a gene counts as loading on the factor (§5 uses 0.5).
@@ -208,18 +203,18 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         ``top_genes_w`` (up to ``n_top`` genes above the threshold, by |W|) and ``top_genes_lr``
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
-    module, X, m = _group_rows(model, data, group, group_key, layer, groups)
+    module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model._meta["kept"].sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)
     with _inference(module):
-        for x, g, _ in _batches(module, X, m, batch_size):
-            z, lib = _posterior_means(module, x, g)
-            ll1, _ = _log_lik_and_mean(module, x, _decode(module, z), lib)
+        for x, g, s in _batches(module, X, m, S, batch_size):
+            z, lib = _posterior_means(module, x, g, s)
+            ll1, _ = _log_lik_and_mean(module, x, module.decode(z, s), lib)
             for r, k in enumerate(col_idx):
                 zk = z.clone()
                 zk[:, k] = 0.0
-                llk, _ = _log_lik_and_mean(module, x, _decode(module, zk), lib)
+                llk, _ = _log_lik_and_mean(module, x, module.decode(zk, s), lib)
                 per_gene[r] += (ll1 - llk).double().sum(0).cpu()
     n = X.shape[0]
     genes = np.asarray(model._meta["var_names"], dtype=object)[model._meta["kept"]]
@@ -243,18 +238,21 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
 
 # ----- the door for R (r-package/R/worker.R) ------------------------------------------------------
 def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=None, level: str = "gene",
-                threshold: float = 0.5, n_top: int = 10, transpose: bool = True, threads=None) -> dict:
+                threshold: float = 0.5, n_top: int = 10, transpose: bool = True, threads=None,
+                covariates=None, covariate_levels=None) -> dict:
     """:func:`rank_group_genes` or :func:`rank_group_factors` on arrays, for the R package.
 
     ``x`` is features × samples (R's orientation) unless ``transpose=False``, restricted to the
-    features the model in ``model_dir`` was fitted on; ``groups`` one label per sample. Returns
+    features the model in ``model_dir`` was fitted on; ``groups`` one label per sample;
+    ``covariates``/``covariate_levels`` as :func:`mssvae.bridge.fit_arrays` (a model fitted with
+    covariates needs them). Returns
     the table as a dict of columns (numpy arrays and lists of str; see :mod:`mssvae.bridge`).
     """
     from pathlib import Path
 
     import anndata
 
-    from .bridge import _samples_by_features, _torch_threads, _unique, plain
+    from .bridge import _add_covariates, _samples_by_features, _torch_threads, _unique, plain
     from .model import MSSVAE
 
     if level not in ("gene", "factor"):
@@ -273,6 +271,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
         raise MSSVAEInputError(f"got {len(labels)} group labels for {n} samples; give one label per sample")
     adata = anndata.AnnData(X=X, obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
                             var=pd.DataFrame(index=pd.Index(names, dtype=object)))
+    _add_covariates(adata, covariates, covariate_levels)
     with _torch_threads(threads):
         if level == "gene":
             table = rank_group_genes(model, adata, str(group), group_key="group")

@@ -20,6 +20,9 @@
 #' @param model.dir The directory of the saved model; default `metadata(x)$MSSVAE$model_dir`.
 #' @param assay.type The assay the model was fitted on; default the one of the fit.
 #' @param threads CPU threads for PyTorch; `NULL` for its default.
+#' @param covariates For a fit with covariates: the same covariates, as `colData` column names
+#'   or a data.frame with one row per sample; default the `colData` columns of the fit. Both
+#'   decodings keep each sample's covariate offset, so the ratio isolates the group's factors.
 #' @param threshold For `rankGroupFactors()`: \eqn{|W|} above which a gene loads on a factor
 #'   (the paper's section 5 uses 0.5).
 #' @param n.top For `rankGroupFactors()`: genes listed per factor.
@@ -41,18 +44,20 @@
 #' rankGroupFactors(sce, "COVID")
 #' }
 #' @export
-rankGroupGenes <- function(x, group, model.dir = NULL, assay.type = NULL, threads = getOption("mssvae.threads")) {
-    .rank(x, group, "gene", model.dir, assay.type, threads)
+rankGroupGenes <- function(x, group, model.dir = NULL, assay.type = NULL, threads = getOption("mssvae.threads"),
+                           covariates = NULL) {
+    .rank(x, group, "gene", model.dir, assay.type, threads, covariates = covariates)
 }
 
 #' @rdname rankGroupGenes
 #' @export
 rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L, model.dir = NULL, assay.type = NULL,
-                             threads = getOption("mssvae.threads")) {
-    .rank(x, group, "factor", model.dir, assay.type, threads, threshold = threshold, n.top = n.top)
+                             threads = getOption("mssvae.threads"), covariates = NULL) {
+    .rank(x, group, "factor", model.dir, assay.type, threads, threshold = threshold, n.top = n.top,
+          covariates = covariates)
 }
 
-.rank <- function(x, group, level, model.dir, assay.type, threads, threshold = 0.5, n.top = 10L) {
+.rank <- function(x, group, level, model.dir, assay.type, threads, threshold = 0.5, n.top = 10L, covariates = NULL) {
     blocks <- .loading_blocks(x)  # stops unless x holds MSSVAE results
     groups <- names(blocks)[-1]
     if (missing(group) || !is.character(group) && !is.factor(group) || length(group) != 1L) {
@@ -86,9 +91,14 @@ rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L, model.dir =
     if (is.null(labels)) {
         stop("colData(x)$MSSVAE_group is missing; x must be returned by fitMSSVAE()", call. = FALSE)
     }
+    if (is.null(covariates) && !is.null(md$covariates)) {
+        covariates <- as.character(unlist(md$covariates$names))  # the colData columns of the fit
+    }
+    cov <- .resolve_covariates(x, covariates)
     res <- .worker_rank(.as_bridge_matrix(mat), as.character(labels), .feature_names(x)[rows], group,
                         normalizePath(model.dir), level, threshold = as.numeric(threshold),
-                        n.top = .count_or_null(n.top, "n.top"), threads = .count_or_null(threads, "threads"))
+                        n.top = .count_or_null(n.top, "n.top"), threads = .count_or_null(threads, "threads"),
+                        covariates = cov$values, covariate.levels = cov$levels)
     out <- as.data.frame(lapply(res, function(v) if (is.list(v)) as.character(unlist(v)) else as.vector(v)),
                          stringsAsFactors = FALSE)
     cols <- if (level == "gene") {

@@ -221,13 +221,15 @@ mssvaePython <- function() {
 
 # Rankings of mssvae.ranking (rankGroupGenes / rankGroupFactors): `mat` is features x samples on
 # the fitted features; returns the table as a list of columns.
-.worker_rank <- function(mat, groups, feature.names, group, model.dir, level, threshold, n.top, threads) {
+.worker_rank <- function(mat, groups, feature.names, group, model.dir, level, threshold, n.top, threads,
+                         covariates = NULL, covariate.levels = NULL) {
     .bridge()  # starts Python and checks the version
     ranking <- reticulate::import("mssvae.ranking", convert = FALSE)
     tryCatch(reticulate::py_to_r(ranking$rank_arrays(mat, as.list(as.character(groups)), model.dir, group,
                                                      feature_names = as.list(as.character(feature.names)),
                                                      level = level, threshold = threshold,
-                                                     n_top = n.top, threads = threads)),
+                                                     n_top = n.top, threads = threads, covariates = covariates,
+                                                     covariate_levels = covariate.levels)),
              error = function(e) .python_error(e))
 }
 

@@ -34,3 +34,19 @@ test_that("an unknown group, a missing model and an unfitted object stop with wh
     expect_error(rankGroupGenes(unsaved, "A"), "x has no saved model .* refit with fitMSSVAE\\(\\.\\.\\., model.dir = \"dir\"\\)")
     expect_error(rankGroupGenes(make_sce(), "A"), "holds no MSSVAE results")
 })
+
+test_that("a fit with covariates ranks with the same colData covariates, or a table given instead", {
+    dir <- tempfile("mssvae_rank_")
+    sce <- make_sce()
+    sce$batch <- factor(rep(c("b1", "b2"), length.out = ncol(sce)))
+    fit <- fit_fast(sce, model.dir = dir, covariates = "batch")
+    rk <- rankGroupGenes(fit, "A")
+    expect_identical(nrow(rk), nrow(sce))
+    expect_true(all(is.finite(rk$score)))
+    table <- data.frame(batch = sce$batch)
+    fit$batch <- NULL
+    expect_error(rankGroupGenes(fit, "A"), "covariate column \"batch\" is not in colData\\(x\\)")
+    expect_equal(rankGroupGenes(fit, "A", covariates = table), rk)
+    fac <- rankGroupFactors(fit, "B", covariates = table)
+    expect_setequal(fac$factor, c("B_1", "B_2"))
+})
