@@ -241,14 +241,16 @@ class CovariateEncoding:
                    {str(k): float(v) for k, v in d.get("scale", {}).items()})
 
 
-def covariate_start(X, S: np.ndarray, likelihood: str, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+def covariate_start(X, S: np.ndarray, likelihood: str, lib: np.ndarray | None = None,
+                    eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares start of the output bias b and the covariate effects β (G and G × C).
 
     Gaussian: the ordinary least-squares fit of each feature on [1, s] (exact for the offset
     model without latents). NB: the least-squares fit of each gene's library share x_ij / ℓ_i on
     [1, s], mapped to the softplus scale: b_j = softplus⁻¹(share at s = 0) and
     β_jc = softplus⁻¹(share at s = e_c) − b_j (exact for one categorical covariate: the shares of
-    its levels). With C = 0 it is the start of every fit (``model._module_kwargs``).
+    its levels). With C = 0 it is the start of every fit (``model._module_kwargs``). ``lib``: the
+    library sizes (NB), when the caller has them already.
     """
     import torch
 
@@ -257,7 +259,10 @@ def covariate_start(X, S: np.ndarray, likelihood: str, eps: float = 1e-8) -> tup
 
     n = X.shape[0]
     D = np.hstack([np.ones((n, 1)), np.asarray(S, dtype=np.float64)])
-    lib = library_sizes(X) if likelihood == "nb" else np.ones(n)
+    if likelihood != "nb":
+        lib = np.ones(n)
+    elif lib is None:
+        lib = library_sizes(X)
     # D^T Y with Y = X (Gaussian) or X / library (NB: each gene's share of the library)
     DtY = sum(D[i:i + len(b)].T @ (b / lib[i:i + len(b), None]) for i, b in row_blocks(X))
     coef = np.linalg.lstsq(D.T @ D, DtY, rcond=None)[0]  # (1 + C) × G

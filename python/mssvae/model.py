@@ -20,10 +20,10 @@ from .data import (
     check_groups,
     check_values,
     column_moments,
-    library_sizes,
     encode_groups,
     get_groups,
     get_matrix,
+    library_sizes,
 )
 from .covariates import CovariateEncoding, covariate_frame, covariate_start
 from .module import LIKELIHOODS, MSSVAEModule
@@ -453,6 +453,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
     """Constructor arguments of the module, with the data-dependent starts of App. C.2;
     ``S``: the encoded covariates (samples × C), if any."""
     mean, var = column_moments(X)
+    lib = None
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
               lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder)
     if s.likelihood == "gaussian":
@@ -474,7 +475,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
     # feature means (Gaussian) or softplus⁻¹ of each gene's mean share of the library (NB), so the
     # first NB means are on the data's scale (PyTorch's default 0 would predict 0.69 × library).
     S = np.zeros((X.shape[0], 0)) if S is None else S
-    bias, beta = covariate_start(X, S, s.likelihood)
+    bias, beta = covariate_start(X, S, s.likelihood, lib=lib)
     kw.update(output_bias=torch.as_tensor(bias, dtype=torch.float32))
     if S.shape[1]:
         kw.update(n_covariates=S.shape[1], covariates_in_encoder=bool(s.covariates_in_encoder),
