@@ -154,6 +154,10 @@ def test_ranking_a_model_fitted_with_covariates(tmp_path):
         model.rank_group_genes(no_batch, "A")
     from_table = model.rank_group_genes(no_batch, "A", covariates=adata.obs[["batch"]])
     np.testing.assert_allclose(from_table.score, table.score, rtol=1e-5)
+    # the covariates are used (encoders and decoder offset): the other batch changes the scores
+    flipped = pd.DataFrame({"batch": np.where(batch == "b1", "b2", "b1")}, index=adata.obs_names)
+    moved = model.rank_group_genes(no_batch, "A", covariates=flipped).set_index("gene").score
+    assert not np.allclose(moved.loc[table.gene].to_numpy(), table.score.to_numpy(), rtol=1e-3)
     groups = adata.obs.group.to_numpy()
     model.save(tmp_path / "m")
     out = rank_arrays(np.asarray(adata.X).T, list(groups.astype(str)), str(tmp_path / "m"), "A",
