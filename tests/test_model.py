@@ -72,6 +72,39 @@ def test_save_load_round_trip(tmp_path, counts_adata):
     assert loaded.history == model.history
 
 
+def test_standardized_encoder_input_is_centred_and_scaled(counts_adata):
+    a = counts_adata
+    model = mssvae.fit(a, likelihood="nb", **TINY, **FAST)
+    assert model.settings.encoder_input == "standardized"  # the NB default
+    X = a.X.astype(np.float64)
+    lib = X.sum(1, keepdims=True)
+    L = np.log1p(X / lib * np.median(lib))  # counts per median library, log1p
+    m = model.module
+    assert m.library_scale == pytest.approx(np.median(lib))
+    assert np.allclose(m.input_center.numpy(), L.mean(0), atol=1e-5)
+    assert np.allclose(m.input_scale.numpy(), L.std(0), atol=1e-5)
+    h = m._encoder_input(torch.as_tensor(a.X)).numpy()
+    assert np.allclose(h.mean(0), 0, atol=1e-4) and np.allclose(h.std(0), 1, atol=1e-3)
+    raw = mssvae.fit(a.copy(), likelihood="nb", encoder_input="raw", **TINY, **FAST).module
+    assert np.allclose(raw._encoder_input(torch.as_tensor(a.X)).numpy(), np.log1p(a.X))
+    with pytest.raises(mssvae.MSSVAEInputError, match="encoder_input.*standardized"):
+        MSSVAE("nb", encoder_input="scaled")
+
+
+def test_saves_from_before_the_encoder_input_option_load_as_raw(tmp_path, counts_adata):
+    model = mssvae.fit(counts_adata, likelihood="nb", encoder_input="raw", **TINY, **FAST)
+    model.save(tmp_path / "m")
+    path = tmp_path / "m" / "model.pt"
+    payload = torch.load(path, weights_only=False)
+    del payload["settings"]["encoder_input"]  # what an older version wrote
+    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("input_")}
+    torch.save(payload, path)
+    loaded = MSSVAE.load(tmp_path / "m")
+    assert loaded.settings.encoder_input == "raw" and loaded.module.encoder_input == "raw"
+    t1, t2 = model.transform(counts_adata), loaded.transform(counts_adata)
+    assert np.array_equal(t1["shared"].to_numpy(), t2["shared"].to_numpy())
+
+
 def test_transform_new_samples_of_known_groups(counts_adata):
     model = mssvae.fit(counts_adata, likelihood="nb", **TINY, **FAST)
     new = make_adata(n_per_group=(4, 0, 3), seed=5)

@@ -130,11 +130,13 @@ def row_blocks(X, rows: int = 2048):
         yield start, (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float64)
 
 
-def column_moments(X) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and (population) variance in float64, two passes over row blocks."""
+def column_moments(X, transform=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and (population) variance in float64, two passes over row blocks;
+    ``transform``: a function applied to each dense float64 block first (row-wise only)."""
     n = X.shape[0]
-    mean = sum(b.sum(0) for _, b in row_blocks(X)) / n
-    var = sum(((b - mean) ** 2).sum(0) for _, b in row_blocks(X)) / n
+    blocks = (lambda: (b for _, b in row_blocks(X))) if transform is None else (lambda: (transform(b) for _, b in row_blocks(X)))
+    mean = sum(b.sum(0) for b in blocks()) / n
+    var = sum(((b - mean) ** 2).sum(0) for b in blocks()) / n
     return mean, var
 
 

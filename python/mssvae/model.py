@@ -26,7 +26,7 @@ from .data import (
     library_sizes,
 )
 from .covariates import CovariateEncoding, covariate_frame, covariate_start
-from .module import LIKELIHOODS, MSSVAEModule
+from .module import ENCODER_INPUTS, LIKELIHOODS, MSSVAEModule, encoder_transform
 from .priors import Lambda0Schedule, inverse_gamma_beta
 from .train import CHECKPOINT, Trainer, TrainSettings
 
@@ -38,9 +38,9 @@ SETTINGS_FILE = "settings.json"
 # of the sparsity prior, and whether the decoder is constrained so that W carries the scale.
 PAPER_DEFAULTS = {
     "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500, batch_size=512,
-                     sparsity_weight=20.0, lipschitz_decoder=False),
+                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw"),
     "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800, batch_size=512,
-               sparsity_weight=10.0, lipschitz_decoder=True),
+               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized"),
 }
 
 
@@ -65,12 +65,15 @@ class Settings:
     precision: str = "fp32"
     covariates_in_encoder: bool = True  # README, "Covariates"
     lipschitz_decoder: bool | None = None  # module.constrain_decoder
+    encoder_input: str | None = None  # module.ENCODER_INPUTS
     epochs: int | None = None
     batch_size: int | None = None
 
     def resolved(self) -> "Settings":
         if self.likelihood not in LIKELIHOODS:
             raise MSSVAEInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if self.encoder_input is not None and self.encoder_input not in ENCODER_INPUTS:
+            raise MSSVAEInputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
         d = PAPER_DEFAULTS[self.likelihood]
         return replace(self, **{k: (d[k] if getattr(self, k) is None else getattr(self, k)) for k in d})
 
@@ -116,6 +119,12 @@ class MSSVAE:
         App. B.1's free weights. Default: True for NB, where the free decoder lets W shrink
         towards 0; False for Gaussian, where the free decoder recovers the §4.1 supports better
         (README, "Scale of W").
+    encoder_input
+        What the encoders see: ``"raw"`` (App. B.1: x, or log1p(x) for NB) or ``"standardized"``
+        (log1p of library-normalised counts for NB, x for Gaussian; each feature centred and
+        scaled by its training-data moments). Default: standardized for NB, where on the
+        Splatter design the raw input left the shared latents blind to the cell types within the
+        fit (README, "Encoder input"); raw for Gaussian.
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
@@ -386,7 +395,8 @@ class MSSVAE:
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload.get("state_dict", payload.get("module"))
         settings = payload["settings"]
-        self = cls(**{k: v for k, v in settings.items()})
+        # Saves from before the standardised encoder input fed the encoders App. B.1's raw input.
+        self = cls(**{"encoder_input": "raw", **settings})
         meta = dict(payload["meta"])
         meta["kept"] = np.asarray(meta["kept"], dtype=bool)
         self._meta = meta
@@ -394,7 +404,7 @@ class MSSVAE:
         G = kwargs["n_features"]
         placeholders = dict(output_bias=torch.zeros(G), sigma2_init=torch.ones(G), phi_init=torch.ones(G))
         self.module = MSSVAEModule(**kwargs, **placeholders)
-        self.module.load_state_dict(state)
+        self.module.load_state_dict({**{k: v for k, v in self.module.state_dict().items() if k.startswith("input_")}, **state})
         self.module.to(resolve_device(device)).eval()
         self.history = list(payload.get("history", []))
         return self
@@ -455,7 +465,8 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
     mean, var = column_moments(X)
     lib = None
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
-              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder)
+              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder,
+              encoder_input=s.encoder_input)
     if s.likelihood == "gaussian":
         # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
         # prior's 90% quantile (App. C.2.1–C.2.2).
@@ -476,11 +487,29 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
     # first NB means are on the data's scale (PyTorch's default 0 would predict 0.69 × library).
     S = np.zeros((X.shape[0], 0)) if S is None else S
     bias, beta = covariate_start(X, S, s.likelihood, lib=lib)
+    if s.encoder_input == "standardized":
+        kw.update(_input_standardization(X, s.likelihood, mean, var, lib))
     kw.update(output_bias=torch.as_tensor(bias, dtype=torch.float32))
     if S.shape[1]:
         kw.update(n_covariates=S.shape[1], covariates_in_encoder=bool(s.covariates_in_encoder),
                   covariate_init=torch.as_tensor(beta, dtype=torch.float32))
     return kw
+
+
+def _input_standardization(X, likelihood: str, mean: np.ndarray, var: np.ndarray, lib: np.ndarray | None) -> dict:
+    """Centre and scale of each feature under the encoders' input transform (float64 moments).
+
+    NB: counts per median library size, log1p (``module.encoder_transform``). A scale floor of
+    1e-3 guards features that are nearly constant after the transform.
+    """
+    if likelihood == "nb":
+        library_scale = float(np.median(lib))
+        to_input = lambda b: encoder_transform(torch.from_numpy(b), likelihood, library_scale).numpy()  # noqa: E731
+        mean, var = column_moments(X, transform=to_input)
+    else:
+        library_scale = 1.0
+    return dict(library_scale=library_scale, input_center=torch.as_tensor(mean, dtype=torch.float32),
+                input_scale=torch.as_tensor(np.maximum(np.sqrt(var), 1e-3), dtype=torch.float32))
 
 
 def _train_settings(s: Settings) -> TrainSettings:

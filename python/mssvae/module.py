@@ -19,6 +19,18 @@ from .nets import Encoder, MaskedDecoder
 from .priors import expected_log_prior, inverse_gamma_nll, posterior_inclusion, update_eta
 
 LIKELIHOODS = ("gaussian", "nb")
+ENCODER_INPUTS = ("raw", "standardized")
+INPUT_CLIP = 10.0  # standardised encoder inputs are clipped to ±10, as scanpy's pp.scale(max_value=10)
+
+
+def encoder_transform(x: torch.Tensor, likelihood: str, library_scale: float) -> torch.Tensor:
+    """The per-sample transform under the standardised encoder input: counts → log1p of the
+    counts per ``library_scale`` (x_ij / Σ_j x_ij × L, the usual log-normalisation); Gaussian
+    data unchanged. Used for training and, in float64, for the start statistics (``model.py``).
+    """
+    if likelihood == "nb":
+        return torch.log1p(x / x.sum(-1, keepdim=True).clamp_min(1.0) * library_scale)
+    return x
 
 
 @dataclass
@@ -117,6 +129,11 @@ class MSSVAEModule(nn.Module):
     precision
         Arithmetic of the decoder's hidden layers (``"fp32"``, ``"bf16"``, ``"fp16"``); master
         weights, likelihood and priors stay fp32.
+    encoder_input, input_center, input_scale, library_scale
+        What the encoders see. ``"raw"``: App. B.1's input, x (Gaussian) or log1p(x) (NB).
+        ``"standardized"``: :func:`encoder_transform` of x, centred by ``input_center`` and
+        divided by ``input_scale`` per feature (their values over the training data), clipped
+        to ±``INPUT_CLIP``. Only the amortised posterior changes, not the generative model.
     n_covariates, covariates_in_encoder, covariate_init
         Columns C of the encoded per-sample covariates s (``mssvae.covariates``): the decoder
         output becomes f_ij + β_jᵀ s_i before the likelihood link, with β (G × C) started at
@@ -145,10 +162,20 @@ class MSSVAEModule(nn.Module):
         covariates_in_encoder: bool = False,
         covariate_init: torch.Tensor | None = None,
         lipschitz_decoder: bool = True,
+        encoder_input: str = "raw",
+        input_center: torch.Tensor | None = None,
+        input_scale: torch.Tensor | None = None,
+        library_scale: float = 1.0,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if encoder_input not in ENCODER_INPUTS:
+            raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
+        self.encoder_input = encoder_input
+        self.library_scale = float(library_scale)
+        self.register_buffer("input_center", torch.zeros(n_features) if input_center is None else input_center.detach().float().clone())
+        self.register_buffer("input_scale", torch.ones(n_features) if input_scale is None else input_scale.detach().float().clone())
         self.likelihood = likelihood
         self.n_features, self.n_shared = n_features, n_shared
         self.n_specific = list(n_specific)
@@ -205,8 +232,11 @@ class MSSVAEModule(nn.Module):
 
     # ----- inference --------------------------------------------------------------------------
     def _encoder_input(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        # Counts span orders of magnitude; log1p is the usual input transform (scVI).
-        h = torch.log1p(x) if self.likelihood == "nb" else x
+        if self.encoder_input == "standardized":
+            h = encoder_transform(x, self.likelihood, self.library_scale)
+            h = ((h - self.input_center) / self.input_scale).clamp(-INPUT_CLIP, INPUT_CLIP)
+        else:  # counts span orders of magnitude; log1p is scVI's input transform
+            h = torch.log1p(x) if self.likelihood == "nb" else x
         return torch.cat([h, s], 1) if self.covariates_in_encoder else h
 
     def covariate_offset(self, s: torch.Tensor | None) -> torch.Tensor | float:
