@@ -94,3 +94,11 @@ def test_benchmark_parts_run_at_a_tiny_size():
     assert len(runs) == 1 and np.isfinite(summary.MSE_mean).all()
     asw, ari = seed_systems.asw_ari(np.r_[np.zeros((10, 2)), np.ones((10, 2)) * 5], ["a"] * 10 + ["b"] * 10)
     assert asw == pytest.approx(1.0) and ari == pytest.approx(1.0)
+    cfg = dict(n_cells=120, n_shared_genes=40, n_program_genes=20, epochs=2, hidden=(8, 8), n_shared=2, n_specific=2,
+               penalty=1.0, designs=(("paper", {}), ("strong", dict(lib_loc_program=8.0, de_fac_loc=1.0))))
+    ranking, penalty = seed_systems.splatter_tables(cfg)
+    assert list(ranking.design.unique()) == ["paper", "strong"] and len(ranking) == 2 * 2 * 2  # designs × fits × groups
+    assert ranking.AUROC.between(0, 1).all() and (ranking.program_genes > 0).all()
+    assert (ranking.DE_genes > 0).all() and (ranking.DE_genes <= ranking.program_genes).all()
+    assert ranking.top_DE_precision.between(0, 1).all() and ranking.AUROC_DE.between(0, 1).all()
+    assert len(penalty) == 2 * 3 and penalty.fit.str.startswith("reference").sum() == 2

@@ -48,7 +48,9 @@
 #'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
 #'   scales and their annealing), `a`, `b` (the Beta prior of \eqn{\eta}), `balance.groups`,
 #'   `device` (`"auto"`, `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`:
-#'   whether the encoders see them too; default `TRUE`).
+#'   whether the encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
+#'   the NB default: log-normalised counts scaled per gene; `"raw"`: log1p(counts)),
+#'   `precision` (`"fp32"` or `"bf16"`, the decoder's arithmetic).
 #'
 #' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding it as assay
 #'   `assay.type`):

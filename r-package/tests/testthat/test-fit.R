@@ -39,7 +39,11 @@ test_that("fit on a SingleCellExperiment with a dense assay and a group column",
     expect_identical(as.character(fit$MSSVAE_group), as.character(sce$condition))
     expect_identical(metadata(fit)$MSSVAE$group_key, "condition")
     expect_identical(metadata(fit)$MSSVAE$settings$epochs, 2L)
+    expect_identical(metadata(fit)$MSSVAE$settings$encoder_input, "standardized")  # the NB default
     expect_identical(nrow(metadata(fit)$MSSVAE$history), 2L)
+    raw <- fit_fast(sce, group = "condition", encoder.input = "raw")
+    expect_identical(metadata(raw)$MSSVAE$settings$encoder_input, "raw")
+    expect_false(identical(reducedDim(raw, "MSSVAE_shared"), zs))
     # the input is otherwise untouched
     expect_identical(assay(fit, "counts"), assay(sce, "counts"))
     expect_identical(colData(fit)[, 1:2], colData(sce))
