@@ -47,8 +47,9 @@ BASELINES = ("mofa", "pca")
 METHODS = (*MSSVAE_VARIANTS, *BASELINES)
 
 # Default sizes (README: "Sizes"), chosen so the default run (3 seeds, every method) takes about
-# 100 minutes on one CPU thread (two runs with --designs split it over two cores): the paper's data for the Gaussian design (§4.1) with 150 of Table 2's
-# 500 epochs; reduced data and epochs for the count designs, whose NB decoder costs
+# 100 minutes on one CPU thread (two runs with --designs split it over two cores): the paper's
+# data for the Gaussian design (§4.1) with 150 of Table 2's 500 epochs; reduced data and epochs
+# for the count designs, whose NB decoder costs
 # N x G x hidden per epoch (paper: rnaseq 3200 x 5000, hidden [256, 128], 800 epochs).
 # The count designs take 400 epochs of 5 minibatches (2000 steps) at lr 0.01, where Table 2's
 # full-size run takes 800 epochs of 7 (5600 steps) at lr 0.001: at lr 0.001 the reduced run

@@ -488,7 +488,7 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
     S = np.zeros((X.shape[0], 0)) if S is None else S
     bias, beta = covariate_start(X, S, s.likelihood, lib=lib)
     if s.encoder_input == "standardized":
-        kw.update(_input_standardization(X, s.likelihood, mean, var, lib))
+        kw.update(_input_standardization(X, s.likelihood, mean, var, lib))  # NB recomputes the moments
     kw.update(output_bias=torch.as_tensor(bias, dtype=torch.float32))
     if S.shape[1]:
         kw.update(n_covariates=S.shape[1], covariates_in_encoder=bool(s.covariates_in_encoder),
@@ -499,8 +499,9 @@ def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = Non
 def _input_standardization(X, likelihood: str, mean: np.ndarray, var: np.ndarray, lib: np.ndarray | None) -> dict:
     """Centre and scale of each feature under the encoders' input transform (float64 moments).
 
-    NB: counts per median library size, log1p (``module.encoder_transform``). A scale floor of
-    1e-3 guards features that are nearly constant after the transform.
+    Gaussian: the raw moments ``mean``, ``var``. NB: the moments of log1p of the counts per
+    median library size (``module.encoder_transform``), one more pair of passes over the data.
+    A scale floor of 1e-3 guards features that are nearly constant after the transform.
     """
     if likelihood == "nb":
         library_scale = float(np.median(lib))
