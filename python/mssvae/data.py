@@ -134,9 +134,9 @@ def column_moments(X, transform=None) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and (population) variance in float64, two passes over row blocks;
     ``transform``: a function applied to each dense float64 block first (row-wise only)."""
     n = X.shape[0]
-    blocks = (lambda: (b for _, b in row_blocks(X))) if transform is None else (lambda: (transform(b) for _, b in row_blocks(X)))
-    mean = sum(b.sum(0) for b in blocks()) / n
-    var = sum(((b - mean) ** 2).sum(0) for b in blocks()) / n
+    transform = transform or (lambda b: b)
+    mean = sum(transform(b).sum(0) for _, b in row_blocks(X)) / n
+    var = sum(((transform(b) - mean) ** 2).sum(0) for _, b in row_blocks(X)) / n
     return mean, var
 
 
