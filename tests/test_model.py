@@ -97,6 +97,8 @@ def test_saves_from_before_the_encoder_input_option_load_as_raw(tmp_path, counts
     path = tmp_path / "m" / "model.pt"
     payload = torch.load(path, weights_only=False)
     del payload["settings"]["encoder_input"]  # what an older version wrote
+    for key in ("encoder_input", "library_scale"):
+        payload["meta"]["module_kwargs"].pop(key, None)
     payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("input_")}
     torch.save(payload, path)
     loaded = MSSVAE.load(tmp_path / "m")

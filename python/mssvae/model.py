@@ -404,7 +404,7 @@ class MSSVAE:
         G = kwargs["n_features"]
         placeholders = dict(output_bias=torch.zeros(G), sigma2_init=torch.ones(G), phi_init=torch.ones(G))
         self.module = MSSVAEModule(**kwargs, **placeholders)
-        self.module.load_state_dict({**{k: v for k, v in self.module.state_dict().items() if k.startswith("input_")}, **state})
+        self.module.load_state_dict(state)
         self.module.to(resolve_device(device)).eval()
         self.history = list(payload.get("history", []))
         return self

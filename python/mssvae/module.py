@@ -174,8 +174,13 @@ class MSSVAEModule(nn.Module):
             raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
         self.encoder_input = encoder_input
         self.library_scale = float(library_scale)
-        self.register_buffer("input_center", torch.zeros(n_features) if input_center is None else input_center.detach().float().clone())
-        self.register_buffer("input_scale", torch.ones(n_features) if input_scale is None else input_scale.detach().float().clone())
+        # Saved only when used, so that saves of raw-input models (and those from before the
+        # option) load without them.
+        keep = encoder_input == "standardized"
+        self.register_buffer("input_center", torch.zeros(n_features) if input_center is None else input_center.detach().float().clone(),
+                             persistent=keep)
+        self.register_buffer("input_scale", torch.ones(n_features) if input_scale is None else input_scale.detach().float().clone(),
+                             persistent=keep)
         self.likelihood = likelihood
         self.n_features, self.n_shared = n_features, n_shared
         self.n_specific = list(n_specific)
