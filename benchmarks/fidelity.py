@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "python"))
 
 import baselines  # noqa: E402
 from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
-from mssvae.metrics import evaluate, jaccard_matrix, supports  # noqa: E402
+from mssvae.metrics import evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
 
 # ----- what is run ---------------------------------------------------------------------------------
 COUNT_DESIGNS = {"rnaseq", "splatter2"}
@@ -99,11 +99,8 @@ def labelled_supports(adata, threshold: float, max_density: float | None, estima
                 out.append((block, k, rows))
 
     add("shared", adata.varm[key_s])
-    W = np.asarray(adata.varm[key_m])
-    start = 0
-    for g, k in zip(np.atleast_1d(uns[GROUPS]), np.atleast_1d(uns[N_SPECIFIC])):
-        add(str(g), W[:, start : start + int(k)])
-        start += int(k)
+    for g, block in group_blocks(adata.varm[key_m], np.atleast_1d(uns[GROUPS]), np.atleast_1d(uns[N_SPECIFIC])).items():
+        add(g, block)
     return out
 
 

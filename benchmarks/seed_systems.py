@@ -43,9 +43,9 @@ sys.path.insert(0, str(HERE.parent / "python"))
 import torch  # noqa: E402
 
 from mssvae import MSSVAE  # noqa: E402
-from mssvae._constants import N_SPECIFIC, SIM, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
+from mssvae._constants import GROUPS, N_SPECIFIC, SIM, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
 from mssvae.foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
-from mssvae.metrics import dci_disentanglement, evaluate  # noqa: E402
+from mssvae.metrics import dci_disentanglement, evaluate, group_blocks  # noqa: E402
 from mssvae.simulate import splatter2  # noqa: E402
 from mssvae.simulate_toy import leakage, toy  # noqa: E402
 
@@ -113,13 +113,6 @@ def fit(adata, likelihood, cfg, seed=0, penalty=None, n_specific=None):
 
 
 # ----- 1 + 2: splatter2 ----------------------------------------------------------------------------
-def _group_truth(adata, m: int) -> np.ndarray:
-    """Group m's block of the true W^(m) (G x K_m)."""
-    sizes = np.atleast_1d(adata.uns[SIM][N_SPECIFIC]).astype(int)
-    start = int(sizes[:m].sum())
-    return np.asarray(adata.varm[TRUE_W_SPECIFIC])[:, start:start + sizes[m]]
-
-
 def splatter_tables(cfg, seed=0):
     """Both tables for every design of ``cfg["designs"]`` (label, splatter2 keyword overrides)."""
     parts = [_splatter_design(cfg, label, overrides, seed) for label, overrides in cfg["designs"]]
@@ -157,7 +150,8 @@ def _splatter_design(cfg, label, overrides, seed):
             truth = (data.var.gene_set.astype(str) == g).reindex(table.gene).to_numpy()
             n_true = int(truth.sum())
             # The program genes that are DE in one of the group's programs (the rest carry no signal)
-            de = pd.Series(np.abs(_group_truth(data, m)).sum(1) > 0, index=data.var_names).reindex(table.gene).to_numpy()
+            true_w = group_blocks(data.varm[TRUE_W_SPECIFIC], data.uns[SIM][GROUPS], data.uns[SIM][N_SPECIFIC])[g]
+            de = pd.Series(np.abs(true_w).sum(1) > 0, index=data.var_names).reindex(table.gene).to_numpy()
             n_de = int(de.sum())
             ranking_rows.append(dict(design=label, fit=name, group=g, program_genes=n_true,
                                      top_n_precision=float(truth[:n_true].mean()),

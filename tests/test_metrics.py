@@ -212,3 +212,13 @@ def test_cli_evaluate(tmp_path, small):
     assert printed["disentanglement"] is None and printed["settings"]["max_density"] == 0.25
     res = runner.invoke(evaluate_cmd, [str(raw)])
     assert res.exit_code == 1 and W_SHARED in res.output and "fit" in res.output
+
+
+def test_group_blocks_split_by_label():
+    from mssvae.metrics import group_blocks
+
+    W = np.arange(12).reshape(2, 6)
+    blocks = group_blocks(W, ["a", "b", "c"], [1, 0, 5])
+    assert list(blocks) == ["a", "b", "c"]
+    assert blocks["a"].tolist() == [[0], [6]] and blocks["b"].shape == (2, 0)
+    assert blocks["c"].tolist() == [[1, 2, 3, 4, 5], [7, 8, 9, 10, 11]]

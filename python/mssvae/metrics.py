@@ -252,6 +252,13 @@ def block_latents(z_shared, z_specific, cell_groups, groups, n_specific) -> np.n
     return np.hstack(blocks)
 
 
+def group_blocks(W, groups, n_specific) -> dict[str, np.ndarray]:
+    """Each group's columns of a G × Σ K_m matrix (W^(1), …, W^(M) side by side), by label."""
+    W = np.asarray(W)
+    ends = np.cumsum([int(k) for k in n_specific])
+    return {str(g): W[:, end - int(k):end] for g, k, end in zip(groups, n_specific, ends)}
+
+
 def _listed(value) -> list:
     """A list from a value read back from h5ad (lists come back as numpy arrays)."""
     return list(np.atleast_1d(np.asarray(value)).tolist())
@@ -316,19 +323,10 @@ def evaluate(adata, threshold: float = DEFAULT_THRESHOLD, max_density: float | N
     absent = [g for g in true_groups if g not in est_groups]
     if absent:
         raise MissingKeyError(f"cannot evaluate: true groups {absent} are not among the fitted groups {est_groups}")
-    est_off = dict(zip(est_groups, np.cumsum([0, *est_k[:-1]]).tolist()))
-    true_off = dict(zip(true_groups, np.cumsum([0, *true_k[:-1]]).tolist()))
-    w_hat = np.asarray(adata.varm[W_SPECIFIC])
-    w_true = np.asarray(adata.varm[TRUE_W_SPECIFIC])
-
-    per_group = {}
-    for label, k_true in zip(true_groups, true_k):
-        k_est = est_k[est_groups.index(label)]
-        per_group[label] = support_scores(
-            w_true[:, true_off[label] : true_off[label] + k_true],
-            w_hat[:, est_off[label] : est_off[label] + k_est],
-            threshold=threshold, max_density=max_density,
-        )
+    w_hat = group_blocks(adata.varm[W_SPECIFIC], est_groups, est_k)
+    w_true = group_blocks(adata.varm[TRUE_W_SPECIFIC], true_groups, true_k)
+    per_group = {label: support_scores(w_true[label], w_hat[label], threshold=threshold, max_density=max_density)
+                 for label in true_groups}
     result = {
         "shared": support_scores(adata.varm[TRUE_W_SHARED], adata.varm[W_SHARED], threshold, max_density),
         "group": {
