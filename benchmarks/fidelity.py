@@ -210,12 +210,13 @@ def save_w(adata, path: Path) -> None:
                         n_specific=np.asarray(adata.uns[UNS][N_SPECIFIC], dtype=np.int64))
 
 
-def rediagnose(runs: list[dict], out: Path, max_density: float) -> None:
-    """Recompute every run's diagnosis from ``OUT/W/*.npz`` and the re-simulated truth (in place).
+def rescore(runs: list[dict], out: Path, thresholds, max_density: float) -> None:
+    """Recompute every run's scores and diagnoses at ``thresholds`` from ``OUT/W/*.npz`` and the
+    re-simulated truth (in place; DCI is kept, it does not depend on the threshold).
 
-    Lets a finished run pick up a newer :func:`diagnose`. Runs whose file lacks ``n_specific``
-    (written before it was stored) are re-diagnosed only for the MSSVAE variants, whose K_m is
-    in their settings.
+    Lets a finished run be read at another support threshold, or pick up a newer
+    :func:`diagnose`. Runs whose file lacks ``n_specific`` (written before it was stored) are
+    rescored only for the MSSVAE variants, whose K_m is in their settings.
     """
     from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
     from mssvae.simulate import simulate
@@ -239,10 +240,7 @@ def rediagnose(runs: list[dict], out: Path, max_density: float) -> None:
             continue
         adata.varm[W_SHARED], adata.varm[W_SPECIFIC] = npz["W_shared"], npz["W_specific"]
         adata.uns[UNS] = {GROUPS: groups, N_SPECIFIC: np.asarray(n_spec)}
-        dens = max_density if r["design"] in COUNT_DESIGNS else None
-        for thr in r["scores"]:
-            used = 0.0 if r["method"] in BASELINES else float(thr)
-            r["scores"][thr]["diagnosis"] = diagnose(adata, used, dens)
+        r["scores"] = score(adata, r["design"], r["method"], thresholds, max_density, False, r["seed"])["scores"]
 
 
 # ----- the table -----------------------------------------------------------------------------------
@@ -319,8 +317,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="out/fidelity", help="folder for runs.jsonl, W/ and table.md")
     p.add_argument("--resume", action="store_true", help="skip design/seed/method runs already in OUT/runs.jsonl")
     p.add_argument("--table-only", action="store_true", help="only print the table of OUT/runs.jsonl")
-    p.add_argument("--rediagnose", action="store_true",
-                   help="with --table-only: recompute the diagnoses from OUT/W and rewrite OUT/runs.jsonl")
+    p.add_argument("--rescore", action="store_true",
+                   help="with --table-only: recompute scores and diagnoses at --thresholds from OUT/W and "
+                        "rewrite OUT/runs.jsonl")
     return p.parse_args(argv)
 
 
@@ -356,8 +355,8 @@ def main(argv=None) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     if args.table_only:
         runs = read_runs(runs_path)
-        if args.rediagnose:
-            rediagnose(runs, out, args.max_density)
+        if args.rescore:
+            rescore(runs, out, thresholds, args.max_density)
             runs_path.write_text("".join(json.dumps(r, default=str) + "\n" for r in runs))
         for thr in sorted({t for r in runs for t in r["scores"]}, key=float):
             print(f"\nthreshold {thr}\n" + summarise(runs, thr))

@@ -133,18 +133,23 @@ def test_diagnose_names_failure_modes(small_gauss):
     assert d["n_est"] == {"shared": 1, "group1": 3, "group2": 2}
 
 
-def test_rediagnose_from_saved_w(tmp_path, small_gauss):
+def test_rescore_from_saved_w(tmp_path, small_gauss):
     from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
 
-    adata = _with_estimate(small_gauss, np.asarray(small_gauss.varm[TRUE_W_SHARED]),
-                           np.asarray(small_gauss.varm[TRUE_W_SPECIFIC]), [1, 1, 1])
-    fidelity.save_w(adata, tmp_path / "W" / "gaussian_s1_pca.npz")
-    run = {"design": "gaussian", "seed": 1, "method": "pca",
+    # The truth's supports at |w| = 0.2: found at threshold 0.1, gone at 0.5.
+    adata = _with_estimate(small_gauss, 0.2 * np.sign(np.asarray(small_gauss.varm[TRUE_W_SHARED])),
+                           0.2 * np.sign(np.asarray(small_gauss.varm[TRUE_W_SPECIFIC])), [1, 1, 1])
+    fidelity.save_w(adata, tmp_path / "W" / "gaussian_s1_mssvae.npz")
+    run = {"design": "gaussian", "seed": 1, "method": "mssvae",
            "data": dict(n_per_group=60, n_features=60, n_shared=3, n_specific=1),
-           "scores": {"0.1": {"diagnosis": {"stale": True}}}}
-    fidelity.rediagnose([run], tmp_path, max_density=0.25)
-    d = run["scores"]["0.1"]["diagnosis"]
-    assert d["n_est"] == {"shared": 3, "group1": 1, "group2": 1, "group3": 1} and d["missed"] == []
+           "scores": {"0.3": {"diagnosis": {"stale": True}}}}
+    fidelity.rescore([run], tmp_path, [0.1, 0.5], max_density=0.25)
+    assert set(run["scores"]) == {"0.1", "0.5"}
+    low, high = run["scores"]["0.1"], run["scores"]["0.5"]
+    assert low["shared"]["consensus"] == 1.0 and low["group"]["consensus"] == 1.0
+    assert low["diagnosis"]["n_est"] == {"shared": 3, "group1": 1, "group2": 1, "group3": 1}
+    assert low["diagnosis"]["missed"] == []
+    assert high["shared"]["consensus"] == 0.0 and len(high["diagnosis"]["missed"]) == 6
 
 
 def test_overrides_and_table():
