@@ -143,7 +143,10 @@ def test_rescore_from_saved_w(tmp_path, small_gauss):
     run = {"design": "gaussian", "seed": 1, "method": "mssvae",
            "data": dict(n_per_group=60, n_features=60, n_shared=3, n_specific=1),
            "scores": {"0.3": {"diagnosis": {"stale": True}}}}
-    fidelity.rescore([run], tmp_path, [0.1, 0.5], max_density=0.25)
+    kept = {"shared": {"consensus": 0.4}}
+    baseline = {"design": "gaussian", "seed": 2, "method": "pca", "data": run["data"], "scores": {"0.3": kept}}  # no W file
+    fidelity.rescore([run, baseline], tmp_path, [0.1, 0.5], max_density=0.25)
+    assert baseline["scores"] == {"0.1": kept, "0.5": kept}  # a baseline's own support rule ignores the threshold
     assert set(run["scores"]) == {"0.1", "0.5"}
     low, high = run["scores"]["0.1"], run["scores"]["0.5"]
     assert low["shared"]["consensus"] == 1.0 and low["group"]["consensus"] == 1.0

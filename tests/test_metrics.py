@@ -79,7 +79,7 @@ def test_supports_threshold_and_density():
     w = np.zeros((10, 4))
     w[[0, 1], 0] = 1.0
     w[:8, 1] = 2.0  # 80 % dense
-    w[3, 2] = 0.05  # below the default threshold 0.1 -> column treated as all-zero, dropped
+    w[3, 2] = 0.02  # below the default threshold 0.03 -> column treated as all-zero, dropped
     w[5, 3] = -0.7
     assert supports(w) == [frozenset({0, 1}), frozenset(range(8)), frozenset({5})]
     assert supports(w, max_density=0.25) == [frozenset({0, 1}), frozenset({5})]
@@ -93,8 +93,8 @@ def test_support_scores_threshold_and_density_filter():
     truth[10:15, 1] = 8
     est = truth.copy()
     est[5, 0] = 0.3  # a spurious weak loading
-    est[:, 1] += 0.05  # noise floor under the threshold
-    # threshold 0.1: column 0 = {0..5}, J = 5/6; column 1 exact
+    est[:, 1] += 0.02  # noise floor under the threshold
+    # default threshold: column 0 = {0..5}, J = 5/6; column 1 exact
     assert support_scores(truth, est)["consensus"] == pytest.approx((5 / 6 + 1) / 2)
     assert support_scores(truth, est, threshold=0.5)["consensus"] == 1
     dense = np.hstack([est, np.ones((20, 1))])  # a dense column, as the normalisation of §4.2 causes
