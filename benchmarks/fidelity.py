@@ -45,6 +45,11 @@ MSSVAE_VARIANTS = {  # keyword overrides of the MSSVAE defaults (README: "Method
 }
 BASELINES = ("mofa", "pca")
 METHODS = (*MSSVAE_VARIANTS, *BASELINES)
+FOLD = "+fold"  # a run's W after mssvae.postprocess.fold_switched (App. C.3), recorded beside the run
+
+
+def base_method(method: str) -> str:
+    return method.removesuffix(FOLD)
 
 # Default sizes (README: "Sizes"), chosen so the default run (3 seeds, every method) takes about
 # 100 minutes on one CPU thread (two runs with --designs split it over two cores): the paper's
@@ -213,38 +218,72 @@ def save_w(adata, path: Path) -> None:
                         n_specific=np.asarray(adata.uns[UNS][N_SPECIFIC], dtype=np.int64))
 
 
+def _restore(r: dict, out: Path, cache: dict):
+    """The run's data with its saved W in the results contract, or None when the file is missing
+    (or predates ``n_specific`` and the run is a baseline, whose K_m is not recorded)."""
+    from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
+    from mssvae.simulate import simulate
+
+    path = out / "W" / f"{r['design']}_s{r['seed']}_{r['method']}.npz"
+    npz = np.load(path) if path.exists() else {}
+    if "n_specific" not in npz and not (path.exists() and base_method(r["method"]) in MSSVAE_VARIANTS):
+        return None
+    key = (r["design"], r["seed"], json.dumps(r["data"], sort_keys=True))
+    if key not in cache:
+        cache.clear()  # one data set at a time
+        cache[key] = simulate(r["design"], seed=r["seed"], **r["data"])
+    adata = cache[key].copy()
+    groups = [str(g) for g in np.atleast_1d(adata.uns[SIM][GROUPS])]
+    n_spec = npz["n_specific"].tolist() if "n_specific" in npz else [int(r["settings"]["n_specific"])] * len(groups)
+    adata.varm[W_SHARED], adata.varm[W_SPECIFIC] = npz["W_shared"], npz["W_specific"]
+    adata.uns[UNS] = {GROUPS: groups, N_SPECIFIC: np.asarray(n_spec)}
+    return adata
+
+
 def rescore(runs: list[dict], out: Path, thresholds, max_density: float) -> None:
     """Recompute every run's scores and diagnoses at ``thresholds`` from ``OUT/W/*.npz`` and the
     re-simulated truth (in place; DCI is kept, it does not depend on the threshold).
 
     Lets a finished run be read at another support threshold, or pick up a newer
     :func:`diagnose`. A baseline's scores do not depend on the threshold (its own support rule),
-    so a baseline run whose W cannot be restored keeps its scores under every threshold; files
-    written before ``n_specific`` was stored are restored only for the MSSVAE variants, whose K_m
-    is in their settings.
+    so a baseline run whose W cannot be restored keeps its scores under every threshold.
     """
-    from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
-    from mssvae.simulate import simulate
-
     cache: dict = {}
     for r in runs:
-        path = out / "W" / f"{r['design']}_s{r['seed']}_{r['method']}.npz"
-        npz = np.load(path) if path.exists() else {}
-        if "n_specific" not in npz and not (path.exists() and r["method"] in MSSVAE_VARIANTS):
+        adata = _restore(r, out, cache)
+        if adata is None:
             if r["method"] in BASELINES:
                 kept = next(iter(r["scores"].values()))
                 r["scores"] = {f"{t:g}": kept for t in thresholds}
             continue
-        key = (r["design"], r["seed"], json.dumps(r["data"], sort_keys=True))
-        if key not in cache:
-            cache = {key: simulate(r["design"], seed=r["seed"], **r["data"])}  # one data set at a time
-        adata = cache[key].copy()
-        groups = [str(g) for g in np.atleast_1d(adata.uns[SIM][GROUPS])]
-        n_spec = (npz["n_specific"].tolist() if "n_specific" in npz
-                  else [int(r["settings"]["n_specific"])] * len(groups))
-        adata.varm[W_SHARED], adata.varm[W_SPECIFIC] = npz["W_shared"], npz["W_specific"]
-        adata.uns[UNS] = {GROUPS: groups, N_SPECIFIC: np.asarray(n_spec)}
         r["scores"] = score(adata, r["design"], r["method"], thresholds, max_density, False, r["seed"])["scores"]
+
+
+def folded(adata, run: dict, out: Path, thresholds, max_density: float, dci: bool) -> dict:
+    """The ``+fold`` record of an MSSVAE run: its W after ``fold_switched`` at the table's
+    threshold, scored like the run (DCI from the folded latents when they are there)."""
+    from mssvae.postprocess import fold_switched
+
+    adata = adata.copy()
+    notes = fold_switched(adata, threshold=thresholds[0])
+    record = {**run, "method": run["method"] + FOLD, "folded": notes,
+              **score(adata, run["design"], run["method"], thresholds, max_density, dci, run["seed"])}
+    save_w(adata, out / "W" / f"{run['design']}_s{run['seed']}_{record['method']}.npz")
+    return record
+
+
+def add_folds(runs: list[dict], out: Path, thresholds, max_density: float) -> list[dict]:
+    """``+fold`` records (from the saved W, without latents) for the MSSVAE runs that lack one."""
+    have = {(r["design"], r["seed"], r["method"]) for r in runs}
+    cache: dict = {}
+    new = []
+    for r in runs:
+        if r["method"] not in MSSVAE_VARIANTS or (r["design"], r["seed"], r["method"] + FOLD) in have:
+            continue
+        adata = _restore(r, out, cache)
+        if adata is not None:
+            new.append(folded(adata, r, out, thresholds, max_density, False))
+    return runs + new
 
 
 # ----- the table -----------------------------------------------------------------------------------
@@ -259,7 +298,8 @@ def summarise(runs: list[dict], thr: str) -> str:
     head = ["design (N x G)", "method", "runs", "s/fit", "S cons", "S rel", "S rec", "G cons", "G rel", "G rec", "DCI"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {m: i for i, m in enumerate(METHODS)}
-    keys = sorted({(r["design"], r["method"]) for r in runs}, key=lambda dm: (dm[0], order.get(dm[1], 99)))
+    keys = sorted({(r["design"], r["method"]) for r in runs},
+                  key=lambda dm: (dm[0], order.get(base_method(dm[1]), 99), dm[1].endswith(FOLD)))
     for design, method in keys:
         group = [r for r in runs if r["design"] == design and r["method"] == method and thr in r["scores"]]
         if not group:
@@ -321,6 +361,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="out/fidelity", help="folder for runs.jsonl, W/ and table.md")
     p.add_argument("--resume", action="store_true", help="skip design/seed/method runs already in OUT/runs.jsonl")
     p.add_argument("--table-only", action="store_true", help="only print the table of OUT/runs.jsonl")
+    p.add_argument("--fold", action="store_true",
+                   help="with --table-only: add the +fold record of every MSSVAE run from OUT/W (runs since "
+                        "session 5 have one already)")
     p.add_argument("--rescore", action="store_true",
                    help="with --table-only: recompute scores and diagnoses at --thresholds from OUT/W and "
                         "rewrite OUT/runs.jsonl")
@@ -352,6 +395,16 @@ def code_version() -> str:
         return "unknown"
 
 
+def _report(record: dict, thr: float) -> None:
+    first = record["scores"][f"{thr:g}"]
+    diag = first["diagnosis"]
+    print(f"{record['design']} seed {record['seed']} {record['method']:>13}: {record['seconds']:6.0f}s  shared cons "
+          f"{first['shared']['consensus']:.2f}  group cons {first['group']['consensus']:.2f}  "
+          f"dci {record['dci'] if record['dci'] is None else round(record['dci'], 2)}  n_est {diag['n_est']}  "
+          + " ".join(f"{f} {len(diag[f])}" for f in FAILURES) + (f"  folded {record['folded']}" if "folded" in record else ""),
+          flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -359,8 +412,11 @@ def main(argv=None) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     if args.table_only:
         runs = read_runs(runs_path)
+        if args.fold:
+            runs = add_folds(runs, out, thresholds, args.max_density)
         if args.rescore:
             rescore(runs, out, thresholds, args.max_density)
+        if args.fold or args.rescore:
             runs_path.write_text("".join(json.dumps(r, default=str) + "\n" for r in runs))
         for thr in sorted({t for r in runs for t in r["scores"]}, key=float):
             print(f"\nthreshold {thr}\n" + summarise(runs, thr))
@@ -405,15 +461,14 @@ def main(argv=None) -> int:
                           "seconds": round(info.pop("seconds"), 2), "eval_seconds": round(time.perf_counter() - t0, 2),
                           "data": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg["data"].items()},
                           **scored, **info}
-                with runs_path.open("a") as fh:
-                    fh.write(json.dumps(record, default=str) + "\n")
                 save_w(adata, out / "W" / f"{design}_s{seed}_{method}.npz")
-                first = record["scores"][f"{thresholds[0]:g}"]
-                diag = first["diagnosis"]
-                print(f"{design} seed {seed} {method:>13}: {record['seconds']:6.0f}s  shared cons "
-                      f"{first['shared']['consensus']:.2f}  group cons {first['group']['consensus']:.2f}  "
-                      f"dci {record['dci'] if record['dci'] is None else round(record['dci'], 2)}  "
-                      f"n_est {diag['n_est']}  " + " ".join(f"{f} {len(diag[f])}" for f in FAILURES), flush=True)
+                records = [record]
+                if method in MSSVAE_VARIANTS:
+                    records.append(folded(adata, record, out, thresholds, args.max_density, not args.no_dci))
+                with runs_path.open("a") as fh:
+                    fh.writelines(json.dumps(r, default=str) + "\n" for r in records)
+                for r in records:
+                    _report(r, thresholds[0])
     runs = read_runs(runs_path)
     text = [f"code {version}; this invocation {time.perf_counter() - t_start:.0f} s; command: "
             + " ".join(["benchmarks/fidelity.py", *(argv if argv is not None else sys.argv[1:])])]

@@ -172,3 +172,25 @@ def test_overrides_and_table():
     row = table.splitlines()[2]
     assert row.startswith("| gaussian (30x10) | mssvae | 3 | 4 |")
     assert "0.70 / 0.50" in row and row.endswith("0.70 / 0.60 |")  # median / worst; DCI skips None
+
+
+def test_fold_record_moves_a_switched_shared_factor(tmp_path, small_gauss):
+    """A shared factor estimated once in every group's block: the +fold record puts it back in W^(S)."""
+    from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
+
+    Ts = (np.asarray(small_gauss.varm[TRUE_W_SHARED]) != 0).astype(float)
+    Tm = (np.asarray(small_gauss.varm[TRUE_W_SPECIFIC]) != 0).astype(float)
+    switched = np.hstack([Tm[:, [0]], Ts[:, [2]], Tm[:, [1]], Ts[:, [2]], Tm[:, [2]], Ts[:, [2]]])  # K_m = 2
+    adata = _with_estimate(small_gauss, Ts[:, :2], switched, [2, 2, 2])
+    run = {"design": "gaussian", "seed": 1, "method": "mssvae", "data": dict(n_per_group=60, n_features=60, n_shared=3, n_specific=1),
+           "scores": {}, "dci": None}
+    fidelity.save_w(adata, tmp_path / "W" / "gaussian_s1_mssvae.npz")
+    fidelity.rescore([run], tmp_path, [0.1], max_density=None)
+    runs = fidelity.add_folds([run], tmp_path, [0.1], max_density=None)
+    assert [r["method"] for r in runs] == ["mssvae", "mssvae+fold"]
+    raw, fold = runs[0]["scores"]["0.1"], runs[1]["scores"]["0.1"]
+    assert runs[1]["folded"] == ["group1_2 + group2_2 + group3_2 -> shared_3"]
+    assert raw["shared"]["consensus"] == pytest.approx(2 / 3) and fold["shared"]["consensus"] == 1.0
+    assert fold["group"]["consensus"] == 1.0 > raw["group"]["consensus"]
+    assert np.load(tmp_path / "W" / "gaussian_s1_mssvae+fold.npz")["W_shared"].shape == (60, 3)
+    assert fidelity.add_folds(runs, tmp_path, [0.1], max_density=None) == runs  # one record per run
