@@ -323,3 +323,22 @@ def test_read_sce_of_a_summarized_experiment(tmp_path):
         read_sce(tmp_path / "vec.rds")
     with pytest.raises(FileNotFoundError):
         read_sce(tmp_path / "missing.rds")
+
+
+def test_fit_arrays_fold_switched_passes_the_groups(monkeypatch):
+    """fold_switched=True applies mssvae.fold_switched to the results, with the samples' groups."""
+    from mssvae import postprocess
+
+    calls, real = [], postprocess.fold_switched
+
+    def spy(adata, groups=None, **kw):
+        calls.append(list(map(str, groups)))
+        return real(adata, groups=groups, **kw)
+
+    monkeypatch.setattr(postprocess, "fold_switched", spy)
+    x, groups = _counts()
+    bridge.fit_arrays(x, groups, **BRIDGE)
+    assert calls == []
+    res = bridge.fit_arrays(x, groups, fold_switched=True, **BRIDGE)
+    assert calls == [list(map(str, groups))]
+    assert res["W_shared"].shape[1] == len(res["factor_names"]["shared"])

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .data import MSSVAEInputError  # noqa: E402
 from .diagnostics import support_overlaps  # noqa: E402
 from .model import MSSVAE  # noqa: E402
+from .postprocess import fold_switched  # noqa: E402
 from .results import factor_gene_sets, loadings  # noqa: E402
 from .sce import read_sce, write_sce  # noqa: E402  (rpy2 is imported only when called)
 from .train import FitInterrupted  # noqa: E402
@@ -26,6 +27,7 @@ def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: s
     return MSSVAE(likelihood=likelihood, **kwargs).fit(adata, group_key=group_key, layer=layer, **fit_kwargs)
 
 
-__all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "loadings", "support_overlaps",
+__all__ = ["MSSVAE", "MSSVAEInputError", "FitInterrupted", "fit", "factor_gene_sets", "fold_switched", "loadings",
+           "support_overlaps",
            "read_sce", "write_sce",
            "__version__"]

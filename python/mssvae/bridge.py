@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from . import __version__
 from . import _constants as C
+from . import postprocess
 from .data import MSSVAEInputError
 
 # Keys of the dict that fit_arrays / results_dict return (read by r-package/R/worker.R and
@@ -214,6 +215,7 @@ def fit_arrays(
     threads=None,
     covariates=None,
     covariate_levels=None,
+    fold_switched: bool = False,
     **settings,
 ) -> dict:
     """Fit an MSSVAE to a matrix and return the results contract as plain arrays.
@@ -255,6 +257,9 @@ def fit_arrays(
         The networks are small: one thread is often as fast, and on a machine busy with other
         work it avoids oversubscription (measured here: 6× faster with 1 thread than with 2
         when another process held one of the 2 cores). Restored afterwards.
+    fold_switched
+        Apply :func:`mssvae.fold_switched` to the results (a program estimated once in every
+        group's block moves into the shared block; App. C.3). The saved model is not changed.
     **settings
         Further :class:`mssvae.MSSVAE` settings (``lr``, ``lr_w``, ``lambda1``, ``lambda0``,
         ``lambda0_breaks``, ``a``, ``b``, ``balance_groups``).
@@ -280,6 +285,8 @@ def fit_arrays(
     if model_dir is not None:
         model.save(model_dir)
     adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
+    if fold_switched:
+        postprocess.fold_switched(adata, groups=adata.obs[_GROUP_COLUMN])
     out = results_dict(adata, group_column=_GROUP_COLUMN)
     out[WARNINGS] = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
     out[MODEL_DIR] = None if model_dir is None else str(Path(model_dir).resolve())

@@ -50,7 +50,10 @@
 #'   `device` (`"auto"`, `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`:
 #'   whether the encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
 #'   the NB default: log-normalised counts scaled per gene; `"raw"`: log1p(counts)),
-#'   `precision` (`"fp32"` or `"bf16"`, the decoder's arithmetic).
+#'   `precision` (`"fp32"` or `"bf16"`, the decoder's arithmetic), `fold.switched` (`TRUE`: a
+#'   program estimated once in every group's block is moved into the shared block, the paper's
+#'   post-processing for "information switching", App. C.3; recorded in
+#'   `metadata(x)$MSSVAE$folded`; default `FALSE`).
 #'
 #' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding it as assay
 #'   `assay.type`):

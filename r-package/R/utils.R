@@ -197,7 +197,8 @@
 .EXTRA_SETTINGS <- c(lr = "lr", lr.w = "lr_w", lambda1 = "lambda1", lambda0 = "lambda0",
                      lambda0.breaks = "lambda0_breaks", a = "a", b = "b", balance.groups = "balance_groups",
                      device = "device", covariates.in.encoder = "covariates_in_encoder",
-                     encoder.input = "encoder_input", precision = "precision")
+                     encoder.input = "encoder_input", precision = "precision",
+                     fold.switched = "fold_switched")
 
 .extra_settings <- function(dots) {
     if (!length(dots)) {

@@ -49,6 +49,20 @@ test_that("fit on a SingleCellExperiment with a dense assay and a group column",
     expect_identical(colData(fit)[, 1:2], colData(sce))
 })
 
+test_that("fold.switched moves a program estimated in every group's block into the shared block", {
+    sce <- make_sce()
+    plain <- fit_fast(sce, group = "condition")
+    fold <- fit_fast(sce, group = "condition", fold.switched = TRUE)
+    folded <- metadata(fold)$MSSVAE$folded
+    # after two epochs W is still dense, so every group's columns share their genes
+    expect_gt(length(folded), 0L)
+    expect_true(all(grepl("^C_[0-9]+ \\+ A_[0-9]+ \\+ B_[0-9]+ -> shared_[0-9]+$", folded)))
+    check_contract(fold, c("C", "A", "B"), K.shared = 3L + length(folded))
+    # the same fit: the first K_S shared columns are untouched
+    expect_identical(rowData(fold)$MSSVAE_W_shared[, 1:3], rowData(plain)$MSSVAE_W_shared)
+    expect_null(metadata(plain)$MSSVAE$folded)
+})
+
 test_that("a sparse dgCMatrix assay gives the same fit as the dense one", {
     dense <- fit_fast(make_sce(sparse = FALSE))
     sparse <- fit_fast(make_sce(sparse = TRUE))
