@@ -17,8 +17,8 @@ from .metrics import DEFAULT_THRESHOLD
 FOLDED = "folded"
 
 
-def _positions(uns) -> dict[str, int]:
-    """Factor name (``<group>_<i>``) → (column in W^(1..M), column in the own-group latents)."""
+def _positions(uns) -> dict[str, tuple[str, int, int]]:
+    """Factor name (``<group>_<i>``) → (group, column in W^(1..M), column in the own-group latents)."""
     out, offset = {}, 0
     for g, k in zip(np.atleast_1d(uns[C.GROUPS]), np.atleast_1d(uns[C.N_SPECIFIC]).tolist()):
         for i in range(int(k)):

@@ -6,7 +6,8 @@ For each seed (benchmark default sizes: 3000 cells, 200 shared + 100 program gen
 * PCA's group consensus (fidelity.py's baseline, its own support rule) against the truth, and
   against 200 null truths where each program's support is replaced by a random gene set of the
   same size drawn from that group's program genes: mean and 95% quantile.
-Run from the repository root: .venv/bin/python benchmarks/results/splatter_programs/chance.py
+Run from the repository root: .venv/bin/python benchmarks/results/splatter_programs/chance.py [SEED ...]
+(default seeds 0-2; seeds 3 and 4 were added in session 5)
 """
 import sys
 import numpy as np
@@ -19,7 +20,7 @@ from mssvae._constants import W_SPECIFIC, TRUE_W_SPECIFIC
 import baselines
 
 rng = np.random.default_rng(0)
-for seed in range(3):
+for seed in map(int, sys.argv[1:]) if len(sys.argv) > 1 else range(3):
     a = simulate("splatter2", seed=seed, n_cells=3000, n_shared_genes=200, n_program_genes=100)
     X = np.asarray(a.X, float); g = a.obs.group.cat.codes.values; p = a.obs.program.cat.codes.values
     Wt = np.asarray(a.varm[TRUE_W_SPECIFIC]); groups = list(a.obs.group.cat.categories)
