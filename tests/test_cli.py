@@ -31,6 +31,16 @@ def test_fit_writes_results_and_model(tmp_path, h5ad, monkeypatch):
     assert (tmp_path / "out_model" / "model.pt").exists()
     assert "wrote" in res.output
 
+    # --fold-switched: after a few epochs W is dense, so every group's columns share their genes
+    folded = tmp_path / "folded.h5ad"
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(folded), "--fold-switched",
+                                    *TINY_ARGS])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("folded into the shared block: ")]
+    b = anndata.read_h5ad(folded)
+    assert lines and list(b.uns[C.UNS]["folded"]) == [ln.split(": ", 1)[1] for ln in lines]
+    assert b.varm[C.W_SHARED].shape == (12, 3 + len(lines))
+
 
 @pytest.mark.parametrize(
     "args,message",

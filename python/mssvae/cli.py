@@ -64,11 +64,15 @@ def main():
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from the checkpoint in --model-dir.")
 @click.option("--covariate-key", "covariate_keys", multiple=True,
               help="Column of obs with a nuisance covariate (batch, donor, ...) the decoder conditions on; repeatable.")
+@click.option("--fold-switched", is_flag=True,
+              help="Move a program estimated once in every group's block into the shared block (App. C.3; "
+                   "mssvae.fold_switched).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, seed, device,
-        model_dir, resume, covariate_keys, quiet):
+        model_dir, resume, covariate_keys, fold_switched, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
+    from . import postprocess
     from .diagnostics import overlap_notes
     from .model import MSSVAE
     from .train import FitInterrupted
@@ -86,6 +90,8 @@ def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_sha
             + "".join(f" --covariate-key {k}" for k in covariate_keys)
         ) from None
     model.save(model_dir)
+    for line in postprocess.fold_switched(adata) if fold_switched else []:
+        click.echo(f"folded into the shared block: {line}")
     adata.write_h5ad(outfile)
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(model.active_factors().drop(columns="top_features").to_string(index=False))

@@ -69,7 +69,8 @@ def overlap_notes(adata, threshold: float = 0.5) -> list[str]:
             notes.append(f"note: {row.jaccard:.0%} of factor {a}'s genes are also factor {b}'s: likely part of one "
                          f"program (e.g. its nonlinear features) in a column of its own; longer fits often merge it")
             continue
-        hint = ("a shared program estimated in every group's block (App. C.3)" if row.kind.startswith("shared")
+        hint = ("a shared program estimated in every group's block (App. C.3; mssvae.fold_switched, "
+                "or `mssvae fit --fold-switched`, moves it into the shared block)" if row.kind.startswith("shared")
                 else "one program split over two columns, or two programs mixed into both")
         notes.append(f"note: factors {row.factors} share most genes (Jaccard {row.jaccard}): likely {hint}")
     return notes
