@@ -227,7 +227,7 @@ def _restore(r: dict, out: Path, cache: dict):
 
     path = out / "W" / f"{r['design']}_s{r['seed']}_{r['method']}.npz"
     npz = np.load(path) if path.exists() else {}
-    if "n_specific" not in npz and not (path.exists() and base_method(r["method"]) in MSSVAE_VARIANTS):
+    if not path.exists() or ("n_specific" not in npz and base_method(r["method"]) not in MSSVAE_VARIANTS):
         return None
     key = (r["design"], r["seed"], json.dumps(r["data"], sort_keys=True))
     if key not in cache:

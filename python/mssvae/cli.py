@@ -90,8 +90,9 @@ def fit(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_sha
             + "".join(f" --covariate-key {k}" for k in covariate_keys)
         ) from None
     model.save(model_dir)
-    for line in postprocess.fold_switched(adata) if fold_switched else []:
-        click.echo(f"folded into the shared block: {line}")
+    if fold_switched:
+        for line in postprocess.fold_switched(adata):
+            click.echo(f"folded into the shared block: {line}")
     adata.write_h5ad(outfile)
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(model.active_factors().drop(columns="top_features").to_string(index=False))

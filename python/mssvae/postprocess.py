@@ -13,18 +13,15 @@ import numpy as np
 from . import _constants as C
 from .diagnostics import support_overlaps
 from .metrics import DEFAULT_THRESHOLD
+from .results import factor_names
 
 FOLDED = "folded"
 
 
-def _positions(uns) -> dict[str, tuple[str, int, int]]:
-    """Factor name (``<group>_<i>``) → (group, column in W^(1..M), column in the own-group latents)."""
-    out, offset = {}, 0
-    for g, k in zip(np.atleast_1d(uns[C.GROUPS]), np.atleast_1d(uns[C.N_SPECIFIC]).tolist()):
-        for i in range(int(k)):
-            out[f"{g}_{i + 1}"] = (str(g), offset + i, i)
-        offset += int(k)
-    return out
+def _positions(adata) -> dict[str, tuple[str, int, int]]:
+    """Group factor name → (group, column in W^(1..M), column in the own-group latents)."""
+    specific = [(g, i, name) for g, cols in list(factor_names(adata).items())[1:] for i, name in enumerate(cols)]
+    return {name: (g, col, i) for col, (g, i, name) in enumerate(specific)}
 
 
 def fold_switched(adata, threshold: float = DEFAULT_THRESHOLD, min_jaccard: float = 0.5, groups=None) -> list[str]:
@@ -57,7 +54,7 @@ def fold_switched(adata, threshold: float = DEFAULT_THRESHOLD, min_jaccard: floa
     uns = adata.uns[C.UNS]
     found = support_overlaps(adata, threshold=threshold, min_jaccard=min_jaccard)
     found = found[found["kind"] == "shared in every group"].sort_values("jaccard", ascending=False, kind="stable")
-    pos = _positions(uns)
+    pos = _positions(adata)
     used: set[str] = set()
     sets = []
     for factors in found["factors"]:
@@ -76,41 +73,35 @@ def fold_switched(adata, threshold: float = DEFAULT_THRESHOLD, min_jaccard: floa
     p_star = np.array(uns["p_star"], dtype=float) if "p_star" in uns else None
     eta_s = np.asarray(uns.get(C.ETA_SHARED, []), dtype=float)
     eta_m = np.array(uns.get(C.ETA_SPECIFIC, []), dtype=float)
+    k_s = W_s.shape[1]
     new_w, new_z, new_eta, new_p, lines = [], [], [], [], []
     for members in sets:
-        ref = W_m[:, pos[members[0]][1]].copy()
-        col_w, col_z, etas, ps = np.zeros(W_m.shape[0]), None, [], []
+        member_groups, cols, z_cols = zip(*(pos[name] for name in members))
+        cols = np.array(cols)
+        signs = np.where(W_m[:, cols].T @ W_m[:, cols[0]] < 0, -1.0, 1.0)  # agree with the first group's
+        new_w.append(W_m[:, cols] @ signs / len(cols))
+        W_m[:, cols] = 0.0
         if has_z:
-            col_z = np.zeros(Z_m.shape[0])
-        for name in members:
-            g, w_col, z_col = pos[name]
-            sign = -1.0 if float(ref @ W_m[:, w_col]) < 0 else 1.0
-            col_w += sign * W_m[:, w_col] / len(members)
-            W_m[:, w_col] = 0.0
-            if has_z:
+            z = np.zeros(Z_m.shape[0])
+            for g, z_col, sign in zip(member_groups, z_cols, signs):
                 rows = labels == g
-                col_z[rows] = sign * Z_m[rows, z_col]
-                Z_m[rows, z_col] = 0.0
-            if eta_m.size:
-                etas.append(eta_m[w_col])
-            if p_star is not None:
-                ps.append(p_star[:, W_s.shape[1] + w_col].copy())
-                p_star[:, W_s.shape[1] + w_col] = 0.0
-        new_w.append(col_w)
-        new_z.append(col_z)
-        new_eta.append(np.mean(etas) if etas else np.nan)
-        new_p.append(np.mean(ps, axis=0) if ps else None)
-        lines.append(" + ".join(members) + f" -> shared_{W_s.shape[1] + len(new_w)}")
+                z[rows], Z_m[rows, z_col] = sign * Z_m[rows, z_col], 0.0
+            new_z.append(z)
+        if eta_m.size:
+            new_eta.append(eta_m[cols].mean())
+        if p_star is not None:
+            new_p.append(p_star[:, k_s + cols].mean(1))
+            p_star[:, k_s + cols] = 0.0
+        lines.append(" + ".join(members) + f" -> shared_{k_s + len(new_w)}")
 
     adata.varm[C.W_SHARED] = np.hstack([W_s, np.column_stack(new_w)])
     adata.varm[C.W_SPECIFIC] = W_m
     if has_z:
         adata.obsm[C.Z_SHARED] = np.hstack([Z_s, np.column_stack(new_z)])
         adata.obsm[C.Z_SPECIFIC] = Z_m
-    if eta_s.size:
+    if eta_s.size and eta_m.size:
         uns[C.ETA_SHARED] = np.concatenate([eta_s, new_eta])
     if p_star is not None:
-        k_s = W_s.shape[1]
         uns["p_star"] = np.hstack([p_star[:, :k_s], np.column_stack(new_p), p_star[:, k_s:]])
     uns[FOLDED] = [*list(np.atleast_1d(uns.get(FOLDED, []))), *lines]
     return lines
