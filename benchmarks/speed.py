@@ -2,8 +2,9 @@
 
 (a) ``naive``: a plain vectorised fp32 decoder, written here as the yardstick: it forms the
     masked latents c = w̃_j ⊙ z̃_i as a B × G × K tensor and applies the layers to it;
-(b) ``fp32``: the project's decoder at ``precision="fp32"``;
-(c) ``fast``: the project's default fast path (``precision="bf16"``).
+(b) ``reference``: the project's autograd reference path (``implementation="reference"``, fp32);
+(c) ``fp32``: the project's fused path in fp32 (the default where bf16 is not native);
+(d) ``bf16``: the fused path in bf16 (the default on GPUs and on CPUs with native bf16).
 
 Each configuration runs in a fresh subprocess (so peak RSS is its own), trains whole epochs of
 the NB-MSSVAE at the paper's settings (batch 512, hidden [256, 128], K_S 50, K_m 10, M 3) on
@@ -13,7 +14,8 @@ alternating within each repeat (so that a change of the machine's load hits them
 table shows the median over the repeats. The machine's bf16/fp32 matmul throughput is measured
 in the same run, and the matmul-limited epoch time is the decoder's training FLOPs divided by
 the bf16 throughput. The CPU model and the load averages before and after are printed with the
-table: these 2-core machines are shared, and timings move with the load.
+table: these 2-core machines are shared, and timings move with the load. ``--device cuda``
+runs every configuration on the GPU (peak memory is then the device's).
 
     .venv/bin/python benchmarks/speed.py --repeats 3   # the table of benchmarks/README.md
     .venv/bin/python benchmarks/speed.py --quick       # small sizes, a smoke run
@@ -65,17 +67,30 @@ def decoder_flops(n: int, g: int, k: int) -> float:
     return 3 * 2 * n * g * (k * h1 + h1 * h2)
 
 
-def matmul_tflops(dtype: torch.dtype, reps: int = 10) -> float:
-    a, b = torch.randn(64000, 256, dtype=dtype), torch.randn(256, 128, dtype=dtype)
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_tflops(dtype: torch.dtype, reps: int = 10, device: str = "cpu") -> float:
+    a = torch.randn(64000, 256, dtype=dtype, device=device)
+    b = torch.randn(256, 128, dtype=dtype, device=device)
     for _ in range(2):
         a @ b
+    _sync(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
+    _sync(device)
     return 2 * 64000 * 256 * 128 * reps / (time.perf_counter() - t) / 1e12
 
 
-def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0) -> dict:
+#: implementation → (precision, decoder implementation)
+IMPLS = {"naive": ("fp32", "reference"), "reference": ("fp32", "reference"), "fp32": ("fp32", "fused"),
+         "bf16": ("bf16", "fused")}
+
+
+def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0, device: str = "cpu") -> dict:
     """Train ``epochs`` + 1 epochs with one implementation; runs inside its own process."""
     from mssvae.model import MSSVAE, _module_kwargs, _train_settings
     from mssvae.data import Batches
@@ -85,28 +100,34 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     X = rng.poisson(rng.gamma(2.0, 2.0, size=(1, g)), size=(n, g)).astype(np.float32)
     codes = np.arange(n) % N_GROUPS
-    precision = {"naive": "fp32", "fp32": "fp32", "fast": "bf16"}[impl]
-    model = MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, precision=precision)
+    precision, implementation = IMPLS[impl]
+    model = MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, batch_size=512, early_stopping=False)
     s = model.settings
     torch.manual_seed(seed)
-    module = MSSVAEModule(**_module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS))
+    module = MSSVAEModule(**_module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS, precision=precision))
+    module.decoder.implementation = implementation
     if impl == "naive":
         module.decoder = NaiveDecoder(module.decoder)
+    module.to(device)
     trainer = Trainer(module, _train_settings(s.__class__(**{**s.__dict__, "epochs": epochs + 1})), seed)
+    data = Batches(X, codes, torch.device(device))
     times, cpu = [], []
     for _ in range(epochs + 1):
         t, c = time.perf_counter(), time.process_time()
-        trainer.settings.epochs = trainer.epoch + 1
-        trainer.run(Batches(X, codes, torch.device("cpu")), progress=False)
+        trainer.settings.epochs, trainer.stop_reason = trainer.epoch + 1, None
+        trainer.run(data, progress=False)
+        _sync(device)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
+    peak = (torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda")
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
     # Wall seconds are the figure; CPU seconds (all threads) show how much of it the load took.
     return {"impl": impl, "n": n, "g": g, "sec_per_epoch": statistics.median(times[1:]),
-            "cpu_sec_per_epoch": statistics.median(cpu[1:]),
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "cpu_sec_per_epoch": statistics.median(cpu[1:]), "peak_rss_gb": peak}
 
 
-def run_sparse(n: int, g: int, density: float, epochs: int, seed: int = 0) -> dict:
+def run_sparse(n: int, g: int, density: float, epochs: int, seed: int = 0, device: str = "cpu",
+               hidden=HIDDEN) -> dict:
     """Fit the NB-MSSVAE (fast path) to a scipy CSR count matrix of ``n`` × ``g``; runs in its
     own process, so that its peak RSS can be set against the size of the dense matrix."""
     import scipy.sparse as sp
@@ -121,9 +142,10 @@ def run_sparse(n: int, g: int, density: float, epochs: int, seed: int = 0) -> di
     groups = np.arange(n) % N_GROUPS
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     t = time.perf_counter()
-    MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, precision="bf16").fit(
-        X, groups=groups, epochs=epochs, seed=seed, device="cpu", progress=False)
-    return {"n": n, "g": g, "nnz": int(X.nnz), "epochs": epochs, "seconds": time.perf_counter() - t,
+    MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=hidden, early_stopping=False).fit(
+        X, groups=groups, epochs=epochs, seed=seed, device=device, progress=False)
+    return {"n": n, "g": g, "nnz": int(X.nnz), "epochs": epochs, "hidden": list(hidden), "device": device,
+            "seconds": time.perf_counter() - t,
             "dense_gb": n * g * 4 / 2**30, "csr_gb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**30,
             "peak_rss_gb_before_fit": rss_data, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
@@ -143,8 +165,9 @@ def load() -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def measure(impl: str, n: int, g: int, epochs: int, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--one", impl, str(n), str(g), "--epochs", str(epochs), "--threads", str(threads)]
+def measure(impl: str, n: int, g: int, epochs: int, threads: int, device: str = "cpu") -> dict:
+    cmd = [sys.executable, __file__, "--one", impl, str(n), str(g), "--epochs", str(epochs), "--threads", str(threads),
+           "--device", device]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         # One failed run (e.g. out of memory on a shared machine) should not lose the table.
@@ -161,7 +184,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=1, help="runs per configuration and implementation (median)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    p.add_argument("--impls", default="naive,fp32,fast")
+    p.add_argument("--impls", default="naive,reference,fp32,bf16", help=f"among {', '.join(IMPLS)}")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--hidden", default=None, help="hidden widths of the --sparse fit, e.g. 128,64")
     p.add_argument("--configs", default=None, help="NxG pairs, e.g. 1024x1000,1024x2500 (default: the issue's five)")
     p.add_argument("--sparse", metavar="NxG", help="instead of the table: fit a sparse NxG count matrix (fast path, "
                    "--epochs epochs) and report time and peak RSS against the dense matrix's size")
@@ -171,18 +196,20 @@ def main(argv=None):
     if args.sparse:
         n, g = (int(v) for v in args.sparse.split("x"))
         print(f"{cpu_model()}, {args.threads} torch thread(s); {load()}")
-        print(json.dumps(run_sparse(n, g, args.density, args.epochs)))
+        hidden = HIDDEN if args.hidden is None else tuple(int(v) for v in args.hidden.split(","))
+        print(json.dumps(run_sparse(n, g, args.density, args.epochs, device=args.device, hidden=hidden)))
         print(load())
         return
     if args.one:
         impl, n, g = args.one[0], int(args.one[1]), int(args.one[2])
-        print(json.dumps(run_one(impl, n, g, args.epochs)))
+        print(json.dumps(run_one(impl, n, g, args.epochs, device=args.device)))
         return
     configs = [(256, 300), (256, 600)] if args.quick else [(1024, 1000), (1024, 2500), (1024, 5000), (1024, 2000), (4096, 2000)]
     if args.configs:
         configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
-    print(f"{cpu_model()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s); {load()}")
-    bf16, fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_model()
+    print(f"{where}, {os.cpu_count()} CPUs, {args.threads} torch thread(s); {load()}")
+    bf16, fp32 = matmul_tflops(torch.bfloat16, device=args.device), matmul_tflops(torch.float32, device=args.device)
     print(f"matmul throughput (64000x256 @ 256x128, {args.threads} threads): bf16 {bf16:.3f} TFLOP/s, fp32 {fp32:.3f} TFLOP/s")
     k = N_SHARED + N_GROUPS * N_SPECIFIC
     impls = args.impls.split(",")
@@ -191,7 +218,7 @@ def main(argv=None):
         runs = {i: [] for i in impls}
         for _ in range(args.repeats):
             for i in impls:
-                runs[i].append(measure(i, n, g, args.epochs, args.threads))
+                runs[i].append(measure(i, n, g, args.epochs, args.threads, args.device))
         med = {i: statistics.median(r["sec_per_epoch"] for r in runs[i]) for i in impls}
         rss = {i: max(r["peak_rss_gb"] for r in runs[i]) for i in impls}
         limit = decoder_flops(n, g, k) / (bf16 * 1e12)
@@ -200,19 +227,19 @@ def main(argv=None):
                **{f"{i}_cpu": [round(r["cpu_sec_per_epoch"], 3) for r in runs[i]] for i in impls}}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    bf16_end, fp32_end = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    bf16_end, fp32_end = matmul_tflops(torch.bfloat16, device=args.device), matmul_tflops(torch.float32, device=args.device)
     print(f"\nat the end: {load()}; matmul bf16 {bf16_end:.3f}, fp32 {fp32_end:.3f} TFLOP/s (limits above use "
           f"the first measurement, bf16 {bf16:.3f}); median of {args.repeats} run(s), "
           f"each the median of {args.epochs} epoch(s) after a warm-up\n")
     head = "| N | G | " + " | ".join(f"{i} s/epoch (peak GB)" for i in impls)
-    ratios = "naive" in impls and "fast" in impls
-    head += " | naive / fast | fast / matmul limit |" if ratios else " |"
+    others = [i for i in impls if i != "naive"] if "naive" in impls else []
+    head += "".join(f" | naive / {i}" for i in others) + " | matmul limit (bf16) |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for r in rows:
         cells = " | ".join(f"{r[f'{i}_s']:.2f} ({r[f'{i}_gb']:.2f})" for i in impls)
-        extra = f" | {r['naive_s'] / r['fast_s']:.1f}× | {r['fast_s'] / r['limit']:.1f}× ({r['limit']:.2f} s) |" if ratios else " |"
-        print(f"| {r['n']} | {r['g']} | {cells}{extra}")
+        ratios = "".join(f" | {r['naive_s'] / r[f'{i}_s']:.1f}×" for i in others)
+        print(f"| {r['n']} | {r['g']} | {cells}{ratios} | {r['limit']:.2f} s |")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
 
     calls = {"n": 0}
 
-    def stop_after_two(epoch, total, record):
+    def stop_after_two(epoch, total, record, **kw):
         calls["n"] += 1
         if epoch == 2:
             raise KeyboardInterrupt
@@ -135,10 +135,10 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
     monkeypatch.setattr(train, "_progress", stop_after_two)
     part = counts_adata.copy()
     model = MSSVAE("nb", **TINY)
-    with pytest.raises(mssvae.FitInterrupted, match="after 2 of 4 epochs.*resume"):
+    with pytest.raises(mssvae.FitInterrupted, match="after 2 of at most 4 epochs.*resume"):
         model.fit(part, seed=3, epochs=4, batch_size=32, progress=True, model_dir=tmp_path)
     assert len(model.history) == 2 and (tmp_path / train.CHECKPOINT).exists()
-    monkeypatch.setattr(train, "_progress", lambda *a: None)
+    monkeypatch.setattr(train, "_progress", lambda *a, **kw: None)
     MSSVAE("nb", **TINY).fit(part, seed=3, epochs=4, batch_size=32, progress=True, model_dir=tmp_path, resume=True)
     assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
 

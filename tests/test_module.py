@@ -84,8 +84,8 @@ def test_log_nb_matches_torch_distribution():
 
 def _decoder_pair(**kw):
     torch.manual_seed(1)
-    ref = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8))
-    other = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8), **kw)
+    ref = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8), implementation="reference")
+    other = MaskedDecoder(n_features=40, n_latent=6, hidden=(16, 8), **{"implementation": "reference", **kw})
     other.load_state_dict(ref.state_dict())
     return ref, other
 
@@ -108,7 +108,7 @@ def test_feature_chunks_give_the_same_forward_and_gradients():
 def test_bf16_path_agrees_with_fp32_within_stated_tolerance():
     """bf16 keeps 8 bits of mantissa: outputs within 2% (relative norm), gradients point the
     same way (cosine > 0.99). fp32 master weights and fp32 outputs either way."""
-    ref, fast = _decoder_pair(precision="bf16")
+    ref, fast = _decoder_pair(precision="bf16", implementation="fused")
     z, W = torch.randn(64, 6), torch.rand(40, 6) * 2
     (fa, ga, va), (fb, gb, vb) = _forward_and_grads(ref, z, W), _forward_and_grads(fast, z, W)
     assert fb.dtype == torch.float32 and gb.dtype == torch.float32

@@ -11,7 +11,7 @@ G, K, HIDDEN = 37, 12, (24, 16)
 
 def _pair(precision="bf16", **kw):
     torch.manual_seed(3)
-    ref = MaskedDecoder(G, K, HIDDEN)
+    ref = MaskedDecoder(G, K, HIDDEN, implementation="reference")
     other = MaskedDecoder(G, K, HIDDEN, precision=precision, **kw)
     other.load_state_dict(ref.state_dict())
     return ref, other

@@ -12,21 +12,26 @@ from mssvae.priors import (
 )
 
 
-def test_lambda0_schedule_matches_paper():
-    s = Lambda0Schedule()
-    # 100 epochs: first 5 at 1, next 25 at 10, the rest at 15 (App. C.2.1)
-    values = [s(e, 100) for e in range(100)]
+def test_lambda0_schedule_counts_steps_and_matches_paper():
+    s = Lambda0Schedule(breaks=(5, 30))
+    # breaks at steps 5 and 30: first 5 steps at 1, next 25 at 10, the rest at 15 (App. C.2.1)
+    values = [s(t) for t in range(100)]
     assert values[:5] == [1.0] * 5
     assert values[5:30] == [10.0] * 25
     assert values[30:] == [15.0] * 70
-    assert Lambda0Schedule.constant(10)(99, 100) == 10.0
+    assert s.final_step == 30
+    assert Lambda0Schedule.constant(10)(99) == 10.0 and Lambda0Schedule.constant(10).final_step == 0
+    # the paper's 5% and 30% of 800 epochs at 7 steps per epoch (§4.2: 3200 samples, batch 512)
+    assert Lambda0Schedule.from_paper(800, 7).breaks == (280, 1680)
 
 
 def test_lambda0_schedule_rejects_bad_breaks():
     with pytest.raises(ValueError):
-        Lambda0Schedule(values=(1.0, 2.0), breaks=(0.5, 0.7))
+        Lambda0Schedule(values=(1.0, 2.0), breaks=(5, 7))
     with pytest.raises(ValueError):
-        Lambda0Schedule(values=(1.0, 2.0, 3.0), breaks=(0.7, 0.5))
+        Lambda0Schedule(values=(1.0, 2.0, 3.0), breaks=(70, 50))
+    with pytest.raises(ValueError, match="whole numbers"):
+        Lambda0Schedule(values=(1.0, 2.0, 3.0), breaks=(0.05, 0.3))
 
 
 def test_posterior_inclusion_is_the_paper_formula_and_a_probability():

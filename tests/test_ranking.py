@@ -35,7 +35,8 @@ def planted(n=150, G=30, counts=False, seed=0):
 @pytest.fixture(scope="module")
 def gauss_fit():
     adata = planted()
-    model = MSSVAE("gaussian", n_shared=2, n_specific=2, hidden=(16, 8))
+    # 40 epochs of 5 steps: λ0 anneals at the paper's 5% and 30% of them
+    model = MSSVAE("gaussian", n_shared=2, n_specific=2, hidden=(16, 8), lambda0_breaks=(10, 60))
     model.fit(adata, group_key="group", epochs=40, batch_size=64, progress=False)
     return model, adata
 

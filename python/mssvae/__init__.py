@@ -19,10 +19,10 @@ def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: s
     """Fit an MSSVAE to ``adata`` and write the results into it; returns the fitted model.
 
     Keyword arguments of :meth:`MSSVAE.fit` (epochs, batch_size, seed, device, progress,
-    model_dir, resume, groups, covariate_keys, covariates) go to the fit; the rest to the :class:`MSSVAE` constructor.
+    model_dir, resume, groups, covariate_keys, covariates, threads) go to the fit; the rest to the :class:`MSSVAE` constructor.
     """
     fit_keys = {"epochs", "batch_size", "seed", "device", "progress", "model_dir", "resume", "groups", "covariate_keys",
-                "covariates"}
+                "covariates", "threads"}
     fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
     return MSSVAE(likelihood=likelihood, **kwargs).fit(adata, group_key=group_key, layer=layer, **fit_kwargs)
 

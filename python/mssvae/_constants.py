@@ -18,6 +18,8 @@ ETA_SPECIFIC = "eta_specific"
 HISTORY = "history"
 SETTINGS = "settings"
 VERSIONS = "versions"
+RUNTIME = "runtime"  # device, resolved precision and why, CPU threads, batch size
+STOPPING = "stopping"  # epochs and steps run, why the fit ended, whether W was still dense
 COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)
 COVARIATE_EFFECTS = "covariate_effects"  # only with covariates: beta, G x C, columns as COVARIATES["columns"]
 

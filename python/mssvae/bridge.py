@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -168,9 +167,13 @@ def _settings(n_shared, n_specific, hidden, sparsity_weight, extra: dict) -> dic
         if len(h) != 2:
             raise MSSVAEInputError(f"hidden must give the widths of the two hidden layers, e.g. (128, 64); got {h}")
         kw["hidden"] = tuple(h)
-    for k in ("lambda0", "lambda0_breaks"):
+    if "lambda0" in kw:
+        kw["lambda0"] = tuple(float(v) for v in _as_list(kw["lambda0"]))
+    if "lambda0_breaks" in kw:
+        kw["lambda0_breaks"] = tuple(int(v) for v in _as_list(kw["lambda0_breaks"]))
+    for k in ("max_steps", "stopping_patience"):
         if k in kw:
-            kw[k] = tuple(float(v) for v in _as_list(kw[k]))
+            kw[k] = int(_scalar(kw[k], k))
     return kw
 
 
@@ -253,16 +256,15 @@ def fit_arrays(
         Dict name → levels for the categorical covariates that have an order (R factors): the
         first level is the reference. Others are sorted.
     threads
-        CPU threads for PyTorch during this fit (``None``: PyTorch's default, one per core).
-        The networks are small: one thread is often as fast, and on a machine busy with other
-        work it avoids oversubscription (measured here: 6× faster with 1 thread than with 2
-        when another process held one of the 2 cores). Restored afterwards.
+        CPU threads for PyTorch during this fit (``None``: the cores other processes leave
+        idle, :func:`mssvae.hardware.default_threads`). Restored afterwards.
     fold_switched
         Apply :func:`mssvae.fold_switched` to the results (a program estimated once in every
         group's block moves into the shared block; App. C.3). The saved model is not changed.
     **settings
         Further :class:`mssvae.MSSVAE` settings (``lr``, ``lr_w``, ``lambda1``, ``lambda0``,
-        ``lambda0_breaks``, ``a``, ``b``, ``balance_groups``).
+        ``lambda0_breaks``, ``a``, ``b``, ``balance_groups``, ``precision``, ``early_stopping``,
+        ``stopping_tol``, ``stopping_patience``, ``max_steps``).
 
     Returns
     -------
@@ -276,8 +278,8 @@ def fit_arrays(
     covariate_keys = _add_covariates(adata, covariates, covariate_levels)
     model = _model(likelihood, _settings(n_shared, n_specific, hidden, sparsity_weight, settings))
     fit_kw = dict(epochs=None if epochs is None else int(epochs), batch_size=None if batch_size is None else int(batch_size),
-                  seed=int(seed), progress=bool(progress), device=device)
-    with warnings.catch_warnings(record=True) as caught, _torch_threads(threads):
+                  seed=int(seed), progress=bool(progress), device=device, threads=threads)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
         # the categorical order; a Categorical passed directly keeps it (R's factor levels).
@@ -316,24 +318,6 @@ def _add_covariates(adata, covariates, levels) -> list[str] | None:
             v = v.astype(np.float64)  # numbers (None/NaN become NaN and are reported by the core)
         adata.obs[name] = v
     return [str(k) for k in covariates]
-
-
-@contextmanager
-def _torch_threads(n):
-    import torch
-
-    if n is None:
-        yield
-        return
-    n = int(n)
-    if n < 1:
-        raise MSSVAEInputError(f"threads must be a whole number >= 1, got {n}")
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ----- AnnData results -> plain dict -----------------------------------------------------------

@@ -60,17 +60,27 @@ def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5, mi
     return pd.DataFrame(rows, columns=["kind", "factors", "jaccard"])
 
 
-def overlap_notes(adata, threshold: float = 0.5) -> list[str]:
-    """One readable line per finding of :func:`support_overlaps`."""
+def overlap_notes(adata, threshold: float = 0.5, max_per_kind: int = 3) -> list[str]:
+    """Readable lines for the findings of :func:`support_overlaps`: one per finding, at most
+    ``max_per_kind`` of each kind, then one line counting the rest (a W that is still dense
+    gives thousands of pairs)."""
+    table = support_overlaps(adata, threshold=threshold)
     notes = []
-    for row in support_overlaps(adata, threshold=threshold).itertuples():
-        if row.kind == "nested":
-            a, b = row.factors.split(", ")
-            notes.append(f"note: {row.jaccard:.0%} of factor {a}'s genes are also factor {b}'s: likely part of one "
-                         f"program (e.g. its nonlinear features) in a column of its own; longer fits often merge it")
-            continue
-        hint = ("a shared program estimated in every group's block (App. C.3; mssvae.fold_switched, "
-                "or `mssvae fit --fold-switched`, moves it into the shared block)" if row.kind.startswith("shared")
-                else "one program split over two columns, or two programs mixed into both")
-        notes.append(f"note: factors {row.factors} share most genes (Jaccard {row.jaccard}): likely {hint}")
+    for kind, rows in table.groupby("kind", sort=False):
+        shown = rows.iloc[: max_per_kind - 1] if len(rows) > max_per_kind else rows
+        notes += [_note(row) for row in shown.itertuples()]
+        if len(rows) > len(shown):
+            notes.append(f"note: ... and {len(rows) - len(shown)} more findings of the kind {kind!r} "
+                         f"(mssvae.support_overlaps(adata) lists them all)")
     return notes
+
+
+def _note(row) -> str:
+    if row.kind == "nested":
+        a, b = row.factors.split(", ")
+        return (f"note: {row.jaccard:.0%} of factor {a}'s genes are also factor {b}'s: likely part of one "
+                f"program (e.g. its nonlinear features) in a column of its own; longer fits often merge it")
+    hint = ("a shared program estimated in every group's block (App. C.3; mssvae.fold_switched, "
+            "or `mssvae fit --fold-switched`, moves it into the shared block)" if row.kind.startswith("shared")
+            else "one program split over two columns, or two programs mixed into both")
+    return f"note: factors {row.factors} share most genes (Jaccard {row.jaccard}): likely {hint}"

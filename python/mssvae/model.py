@@ -4,6 +4,7 @@ save/load and ``transform``."""
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,8 +28,10 @@ from .data import (
 )
 from .covariates import CovariateEncoding, covariate_frame, covariate_start
 from .module import ENCODER_INPUTS, LIKELIHOODS, MSSVAEModule, encoder_transform
+from .hardware import PRECISION_CHOICES, check_threads, default_threads, resolve_device, resolve_precision, torch_threads
 from .priors import Lambda0Schedule, inverse_gamma_beta
-from .train import CHECKPOINT, Trainer, TrainSettings
+from .stopping import StoppingRule
+from .train import CHECKPOINT, Trainer, TrainSettings, steps_per_epoch
 
 MODEL_FILE = "model.pt"
 SETTINGS_FILE = "settings.json"
@@ -36,11 +39,19 @@ SETTINGS_FILE = "settings.json"
 # Table 2 of the paper, per likelihood, plus what the paper leaves implicit, chosen with the
 # fidelity benchmark (README, "Penalty weight" and "Scale of W"; benchmarks/README.md): the weight
 # of the sparsity prior, and whether the decoder is constrained so that W carries the scale.
+#
+# ``epochs`` is a maximum (the stopping rule ends most fits sooner), and ``max_steps`` bounds the
+# gradient steps for large N. ``lambda0_breaks`` are Table 2's 5% and 30% of the epochs as
+# gradient steps at the paper's sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500
+# epochs; §4.2: 3200 samples, 7 × 800), so that they mean the same whether or not a fit stops
+# early (``priors.Lambda0Schedule``).
 PAPER_DEFAULTS = {
-    "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500, batch_size=512,
-                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw"),
-    "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800, batch_size=512,
-               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized"),
+    "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500,
+                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", lambda0_breaks=(150, 900),
+                     max_steps=6000),
+    "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800,
+               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", lambda0_breaks=(280, 1680),
+               max_steps=11200),
 }
 
 
@@ -57,12 +68,16 @@ class Settings:
     lr_w: float | None = None
     lambda1: float = 0.1
     lambda0: tuple[float, ...] = (1.0, 10.0, 15.0)
-    lambda0_breaks: tuple[float, ...] = (0.05, 0.30)
+    lambda0_breaks: tuple[int, ...] | None = None  # gradient steps
     a: float = 1.0
     b: float | None = None  # None: G, the number of features
     sparsity_weight: float | None = None
     balance_groups: bool = True
-    precision: str = "fp32"
+    precision: str = "auto"  # hardware.resolve_precision
+    early_stopping: bool = True
+    stopping_tol: float = 1e-3  # stopping.StoppingRule.tol
+    stopping_patience: int = 10  # stopping.StoppingRule.patience and .window, in epochs
+    max_steps: int | None = None
     covariates_in_encoder: bool = True  # README, "Covariates"
     lipschitz_decoder: bool | None = None  # module.constrain_decoder
     encoder_input: str | None = None  # module.ENCODER_INPUTS
@@ -74,8 +89,16 @@ class Settings:
             raise MSSVAEInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.encoder_input is not None and self.encoder_input not in ENCODER_INPUTS:
             raise MSSVAEInputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise MSSVAEInputError(f"precision must be one of {PRECISION_CHOICES}, got {self.precision!r}")
         d = PAPER_DEFAULTS[self.likelihood]
         return replace(self, **{k: (d[k] if getattr(self, k) is None else getattr(self, k)) for k in d})
+
+    def stopping_rule(self) -> StoppingRule | None:
+        if not self.early_stopping:
+            return None
+        return StoppingRule(tol=float(self.stopping_tol), window=int(self.stopping_patience),
+                            patience=int(self.stopping_patience))
 
 
 class MSSVAE:
@@ -94,8 +117,9 @@ class MSSVAE:
     lr, lr_w
         Adam learning rates for the networks and for W. Default: Table 2.
     lambda1, lambda0, lambda0_breaks, a, b
-        Spike-and-slab lasso: slab scale, the annealed spike scales and the fractions of the
-        epochs where they change, and the Beta(a, b) prior of η (b=None means G).
+        Spike-and-slab lasso: slab scale, the annealed spike scales and the gradient steps
+        where they change (default: Table 2's 5% and 30% of the epochs at the paper's sizes),
+        and the Beta(a, b) prior of η (b=None means G).
     sparsity_weight
         Multiplier of the SSL prior relative to the whole-data likelihood (1 = exact MAP, Eq. 2.4).
         Default 20 for Gaussian (at 1, W stays dense on the paper's §4.1 design) and 10 for NB
@@ -104,8 +128,17 @@ class MSSVAE:
     balance_groups
         Draw minibatches with weights ∝ 1/n_m (App. B.2.3).
     precision
-        Arithmetic of the decoder's hidden layers: ``"fp32"`` (reference) or ``"bf16"``/``"fp16"``
-        (mixed precision with fp32 master weights, likelihood and priors).
+        Arithmetic of the decoder's hidden layers: ``"auto"`` (bf16 on CUDA devices and on CPUs
+        with native bf16 and hidden widths ≥ 64, fp32 elsewhere; :func:`mssvae.hardware.resolve_precision`),
+        ``"fp32"``, or ``"bf16"``/``"fp16"`` (mixed precision with fp32 master weights,
+        likelihood and priors). The choice made is recorded in ``.uns["mssvae"]["runtime"]``.
+    early_stopping, stopping_tol, stopping_patience, max_steps
+        ``epochs`` is a maximum: with ``early_stopping`` the fit ends once λ0 has reached its
+        last value, the supports of W (|W| > 0.03) have held for ``stopping_patience`` epochs and
+        the loss averaged over that many epochs improved by less than ``stopping_tol``
+        (relative) on the window before, but never while a column of W holds more than half
+        of the features (:mod:`mssvae.stopping`). ``max_steps`` bounds the gradient steps
+        (large N; default twice the paper's step count).
     covariates_in_encoder
         With covariates (``fit(..., covariate_keys=...)``), also feed them to every encoder
         (scVI's choice: the encoders see [x, s]) besides the decoder's per-feature offset
@@ -149,6 +182,7 @@ class MSSVAE:
         resume: bool = False,
         covariate_keys=None,
         covariates=None,
+        threads: int | None = None,
     ) -> "MSSVAE":
         """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
 
@@ -162,9 +196,14 @@ class MSSVAE:
         categories, bools) are one-hot coded without their first level, numeric ones
         standardised; the decoder adds a per-feature effect β_jᵀ s_i to its output, so nuisance
         variation need not occupy shared factors. The encoding is kept for ``transform``.
+
+        ``threads``: PyTorch's CPU threads during the fit (default: the cores other processes
+        leave idle, :func:`mssvae.hardware.default_threads`). ``batch_size`` defaults to
+        :func:`default_batch_size` of the number of samples.
         """
-        s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs, batch_size=batch_size or self.settings.batch_size)
         X, labels, obs_names, var_names = _unpack(data, group_key, layer, groups)
+        s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs,
+                                    batch_size=batch_size or self.settings.batch_size or default_batch_size(X.shape[0]))
         codes, group_names = encode_groups(labels, X.shape[0])
         check_groups(codes, group_names)
         check_values(X, s.likelihood, obs_names, var_names)
@@ -180,13 +219,22 @@ class MSSVAE:
             )
         Xk = X if kept.all() else X[:, kept]
         dev = resolve_device(device)
+        precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
+        n_threads = _threads(threads) if threads is not None else (default_threads() if dev.type == "cpu" else None)
         self._meta = dict(groups=group_names, group_key=group_key if groups is None else None, var_names=list(map(str, var_names)),
-                          kept=kept, n_specific=n_spec, seed=seed)
+                          kept=kept, n_specific=n_spec, seed=seed,
+                          runtime=dict(device=str(dev), precision=precision, precision_reason=why,
+                                       threads=n_threads, batch_size=int(s.batch_size)))
         if encoding is not None:
             self._meta["covariates"] = encoding.to_dict()
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        if progress:
+            _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}, "
+                 f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
+                 f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
+        _warn_short_schedule(s, X.shape[0])
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
-            kwargs = _module_kwargs(Xk, s, n_spec, S)
+            kwargs = _module_kwargs(Xk, s, n_spec, S, precision=precision)
             self._meta["module_kwargs"] = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
             trainer = Trainer(self.module, _train_settings(s), seed)
@@ -197,6 +245,9 @@ class MSSVAE:
                 trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
             finally:
                 self.history = trainer.history
+                self._meta["stopping"] = _stopping_summary(trainer, s)
+        if progress:
+            _say(f"mssvae: {self._meta['stopping']['message']}")
         if _is_anndata(data):
             self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
@@ -394,7 +445,9 @@ class MSSVAE:
             raise FileNotFoundError(f"no {MODEL_FILE} or {CHECKPOINT} in {directory}")
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload.get("state_dict", payload.get("module"))
-        settings = payload["settings"]
+        settings = dict(payload["settings"])
+        if any(not float(b).is_integer() for b in settings.get("lambda0_breaks") or ()):
+            settings["lambda0_breaks"] = None  # saves that give the breaks as fractions of the epochs
         # Saves from before the standardised encoder input fed the encoders App. B.1's raw input.
         self = cls(**{"encoder_input": "raw", **settings})
         meta = dict(payload["meta"])
@@ -459,13 +512,14 @@ def _specific_sizes(n_specific, group_names) -> list[int]:
     return [int(n_specific)] * len(group_names)
 
 
-def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None) -> dict:
+def _module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None, precision: str = "fp32") -> dict:
     """Constructor arguments of the module, with the data-dependent starts of App. C.2;
-    ``S``: the encoded covariates (samples × C), if any."""
+    ``S``: the encoded covariates (samples × C), if any; ``precision``: the decoder's resolved
+    arithmetic (``hardware.resolve_precision``)."""
     mean, var = column_moments(X)
     lib = None
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
-              lambda1=s.lambda1, a=s.a, b=s.b, precision=s.precision, lipschitz_decoder=s.lipschitz_decoder,
+              lambda1=s.lambda1, a=s.a, b=s.b, precision=precision, lipschitz_decoder=s.lipschitz_decoder,
               encoder_input=s.encoder_input)
     if s.likelihood == "gaussian":
         # σ² starts at the 5% quantile of the feature variances; β puts that quantile at the
@@ -515,12 +569,56 @@ def _input_standardization(X, likelihood: str, mean: np.ndarray, var: np.ndarray
 
 def _train_settings(s: Settings) -> TrainSettings:
     return TrainSettings(epochs=int(s.epochs), batch_size=int(s.batch_size), lr=float(s.lr), lr_w=float(s.lr_w),
-                         sparsity_weight=float(s.sparsity_weight), schedule=Lambda0Schedule(tuple(s.lambda0), tuple(s.lambda0_breaks)),
-                         balance_groups=bool(s.balance_groups))
+                         sparsity_weight=float(s.sparsity_weight),
+                         schedule=Lambda0Schedule(tuple(s.lambda0), tuple(int(b) for b in s.lambda0_breaks)),
+                         balance_groups=bool(s.balance_groups), max_steps=None if s.max_steps is None else int(s.max_steps),
+                         stopping=s.stopping_rule())
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def default_batch_size(n: int) -> int:
+    """Table 2's 512, but at least 8 steps per epoch for small N (at most N/8, at least 32):
+    Adam moves each w_jk by about ``lr_w`` a step, so a fit needs a number of steps, not of
+    epochs, and a wide data set of a few hundred samples would otherwise take one step per
+    pass over its thousands of features (``benchmarks/README.md``, "Stopping")."""
+    return int(min(512, max(32, -(-n // 8))))
+
+
+def _warn_short_schedule(s: Settings, n: int) -> None:
+    """Warn when the λ0 annealing cannot finish within the most steps the fit may take."""
+    steps = int(s.epochs) * steps_per_epoch(n, int(s.batch_size))
+    if s.max_steps is not None:
+        steps = min(steps, int(s.max_steps))
+    last = max(s.lambda0_breaks, default=0)
+    if steps <= last:
+        warnings.warn(f"λ0 reaches its last value at gradient step {last}, but this fit takes at most {steps} steps "
+                      f"({s.epochs} epochs of batch {s.batch_size}): W may stay dense. Raise epochs=, or set "
+                      "lambda0_breaks= to fit this length", stacklevel=3)
+
+
+def _stopping_summary(trainer: Trainer, s: Settings) -> dict:
+    """How the fit ended: epochs and steps run, the reason, and a sentence for the user."""
+    reason = trainer.stop_reason or "interrupted"
+    last = trainer.history[-1] if trainer.history else {}
+    text = {"converged": "the stopping rule held (supports of W stable, loss flat, λ0 annealed)",
+            "max_epochs": f"reached the maximum of {s.epochs} epochs",
+            "max_steps": f"reached the maximum of {s.max_steps} gradient steps",
+            "interrupted": "interrupted"}[reason]
+    message = f"stopped after {trainer.epoch} epochs ({trainer.step} steps): {text}"
+    dense = last.get("densest", 0.0) > 0.5 if s.early_stopping else False
+    if dense:
+        message += (f"; W is still dense (a column holds {last['densest']:.0%} of the features): fit longer "
+                    "(epochs=, max_steps=) before reading gene sets from it")
+    return dict(epochs=trainer.epoch, steps=trainer.step, reason=reason, message=message, dense=bool(dense))
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+
+def _threads(n) -> int:
+    try:
+        return check_threads(n)
+    except ValueError as e:
+        raise MSSVAEInputError(str(e)) from None

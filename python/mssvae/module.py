@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,7 +45,16 @@ class LossTerms:
     prior_noise: torch.Tensor  # −log IG(σ²) (Gaussian) or 0
 
     def detached(self) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name).detach()) for f in fields(self)}
+        return dict(zip(self.names(), self.stacked().tolist()))
+
+    def stacked(self) -> torch.Tensor:
+        """The terms as one detached tensor on their device, in the order of :meth:`names`
+        (summed over steps without reading them back to the host)."""
+        return torch.stack([getattr(self, f.name).detach().float() for f in fields(self)])
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
 
 
 def log_nb(x: torch.Tensor, mu: torch.Tensor, phi: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -252,8 +262,14 @@ class MSSVAEModule(nn.Module):
             raise ValueError(f"this model conditions on {self.n_covariates} covariate columns; pass s (B × {self.n_covariates})")
         return s @ self.covariate_effect.t()
 
-    def encode(self, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Posterior means and log-variances in block layout (B × K, zeros outside own blocks)."""
+    def encode(self, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None = None,
+               group_sizes: list[int] | None = None) -> dict[str, torch.Tensor]:
+        """Posterior means and log-variances in block layout (B × K, zeros outside own blocks).
+
+        ``group_sizes``: the number of samples of each group when the rows are sorted by group
+        (the trainer's minibatches); each group's encoder then reads a contiguous block, found
+        without reading ``g`` back from the device.
+        """
         if self.covariates_in_encoder and s is None:
             raise ValueError(f"the encoders of this model see {self.n_covariates} covariate columns; pass s")
         h = self._encoder_input(x, s)
@@ -262,12 +278,11 @@ class MSSVAEModule(nn.Module):
         mu_m = h.new_zeros(h.shape[0], n_spec)
         lv_m = h.new_zeros(h.shape[0], n_spec)
         start = 0
-        for m, k in enumerate(self.n_specific):
-            idx = (g == m).nonzero(as_tuple=True)[0]
-            if k > 0 and idx.numel() > 0:
-                mu, lv = self.encoders_specific[m](h[idx])
-                mu_m[idx, start : start + k] = mu
-                lv_m[idx, start : start + k] = lv
+        for m, (k, rows) in enumerate(zip(self.n_specific, _group_rows(g, group_sizes, len(self.n_specific)))):
+            if k > 0 and rows is not None:
+                mu, lv = self.encoders_specific[m](h[rows])
+                mu_m[rows, start : start + k] = mu
+                lv_m[rows, start : start + k] = lv
             start += k
         out = {"mu": torch.cat([mu_s, mu_m], 1), "logvar": torch.cat([lv_s, lv_m], 1)}
         if self.likelihood == "nb":
@@ -293,15 +308,16 @@ class MSSVAEModule(nn.Module):
 
     # ----- the objective -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, g: torch.Tensor, n_total: int, sparsity_weight: float, lambda0: float,
-                s: torch.Tensor | None = None) -> LossTerms:
+                s: torch.Tensor | None = None, group_sizes: list[int] | None = None) -> LossTerms:
         """Minibatch estimate of −Eq. 2.4 / N.
 
         The likelihood and KL are averaged over the batch (an unbiased estimate of the full-data
         sum divided by N); the SSL prior is a whole-data term, so it enters divided by N and
         multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see README, "Penalty
-        weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any.
+        weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any;
+        ``group_sizes``: as in :meth:`encode`.
         """
-        post = self.encode(x, g, s)
+        post = self.encode(x, g, s, group_sizes)
         mask = self.own_block_mask(g)
         std = torch.exp(0.5 * post["logvar"])
         z = (post["mu"] + std * torch.randn_like(std)) * mask  # one Monte Carlo draw (L = 1)
@@ -333,6 +349,16 @@ class MSSVAEModule(nn.Module):
         """E-step for γ (p*) and closed-form update of η (App. B.2.1), at the current W."""
         self.p_star.copy_(posterior_inclusion(self.W.abs(), self.eta, lambda0, self.lambda1))
         self.eta.copy_(update_eta(self.p_star, self.a, self.b))
+
+
+def _group_rows(g: torch.Tensor, sizes: list[int] | None, n_groups: int):
+    """For each group, its rows (a slice for rows sorted by group with known ``sizes``, else
+    an index tensor), or None when the group has no rows."""
+    if sizes is not None:
+        ends = np.cumsum(sizes)
+        return [slice(int(e - n), int(e)) if n else None for n, e in zip(sizes, ends)]
+    rows = [(g == m).nonzero(as_tuple=True)[0] for m in range(n_groups)]
+    return [r if r.numel() else None for r in rows]
 
 
 def _normal_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_mean: float, prior_var: float) -> torch.Tensor:

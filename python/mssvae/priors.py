@@ -19,33 +19,44 @@ EPS = 1e-6
 
 @dataclass(frozen=True)
 class Lambda0Schedule:
-    """Piecewise-constant annealing of the spike scale λ0 (App. C.2.1).
+    """Piecewise-constant annealing of the spike scale λ0 (App. C.2.1), in gradient steps.
 
-    The paper uses λ0 = 1 for the first 5% of epochs, 10 until 30%, then 15.
-    ``values`` has one entry more than ``breaks``; ``breaks`` are fractions of the epochs.
+    The paper uses λ0 = 1 for the first 5% of the epochs, 10 until 30%, then 15. Fractions of a
+    maximum stop meaning anything once a fit may stop early, so the break points here are
+    counts of gradient steps: λ0 = ``values[i]`` from step ``breaks[i - 1]`` on. ``values`` has
+    one entry more than ``breaks``.
     """
 
     values: tuple[float, ...] = (1.0, 10.0, 15.0)
-    breaks: tuple[float, ...] = (0.05, 0.30)
+    breaks: tuple[int, ...] = (150, 900)
 
     def __post_init__(self):
         if len(self.values) != len(self.breaks) + 1:
             raise ValueError("lambda0 schedule: give one more value than break points")
-        if list(self.breaks) != sorted(self.breaks) or any(not 0 <= b <= 1 for b in self.breaks):
-            raise ValueError("lambda0 schedule: break points must be increasing fractions in [0, 1]")
+        if list(self.breaks) != sorted(self.breaks) or any(b < 0 or b != int(b) for b in self.breaks):
+            raise ValueError("lambda0 schedule: break points must be increasing whole numbers of steps")
 
-    def __call__(self, epoch: int, n_epochs: int) -> float:
-        """λ0 for the 0-based ``epoch`` of ``n_epochs``."""
-        frac = epoch / max(n_epochs, 1)
+    def __call__(self, step: int) -> float:
+        """λ0 at the 0-based gradient ``step``."""
         for value, brk in zip(self.values, self.breaks):
-            if frac < brk:
+            if step < brk:
                 return float(value)
         return float(self.values[-1])
+
+    @property
+    def final_step(self) -> int:
+        """The step from which λ0 keeps its last value."""
+        return int(self.breaks[-1]) if self.breaks else 0
 
     @classmethod
     def constant(cls, value: float) -> "Lambda0Schedule":
         """No annealing: λ0 fixed (the original Sparse VAE code's choice)."""
         return cls(values=(float(value),), breaks=())
+
+    @classmethod
+    def from_paper(cls, epochs: int, steps_per_epoch: int, values=(1.0, 10.0, 15.0), fractions=(0.05, 0.30)):
+        """The paper's breaks (fractions of ``epochs``) as steps, for ``steps_per_epoch``."""
+        return cls(tuple(values), tuple(int(round(f * epochs * steps_per_epoch)) for f in fractions))
 
 
 def posterior_inclusion(w_abs: torch.Tensor, eta: torch.Tensor, lambda0: float, lambda1: float) -> torch.Tensor:

@@ -252,7 +252,8 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
 
     import anndata
 
-    from .bridge import _add_covariates, _samples_by_features, _torch_threads, _unique, plain
+    from .bridge import _add_covariates, _samples_by_features, _unique, plain
+    from .hardware import torch_threads
     from .model import MSSVAE
 
     if level not in ("gene", "factor"):
@@ -272,7 +273,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
     adata = anndata.AnnData(X=X, obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
                             var=pd.DataFrame(index=pd.Index(names, dtype=object)))
     _add_covariates(adata, covariates, covariate_levels)
-    with _torch_threads(threads):
+    with torch_threads(threads):
         if level == "gene":
             table = rank_group_genes(model, adata, str(group), group_key="group")
         else:

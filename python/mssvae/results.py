@@ -59,6 +59,9 @@ def write_results(model, adata, layer: str | None = None, groups=None, covariate
         C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": model._meta["seed"], "layer": layer}),
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
     }
+    for key in (C.RUNTIME, C.STOPPING):
+        if key in model._meta:
+            adata.uns[C.UNS][key] = _h5ad_safe(model._meta[key])
     if model.covariate_encoding is not None:
         adata.uns[C.UNS][C.COVARIATES] = model.covariate_encoding.to_dict()
         adata.uns[C.UNS][C.COVARIATE_EFFECTS] = model._full_rows(module.covariate_effect.detach().cpu().double().numpy())

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from .data import Batches
-from .module import MSSVAEModule
+from .module import LossTerms, MSSVAEModule
 from .priors import Lambda0Schedule
+from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, observe
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -29,7 +30,7 @@ class FitInterrupted(KeyboardInterrupt):
 
 @dataclass
 class TrainSettings:
-    epochs: int
+    epochs: int  # the most epochs; the stopping rule may end the fit sooner
     batch_size: int
     lr: float
     lr_w: float
@@ -37,6 +38,8 @@ class TrainSettings:
     schedule: Lambda0Schedule
     balance_groups: bool = True
     checkpoint_every: int = 10
+    max_steps: int | None = None  # the most gradient steps (large N; see model.PAPER_DEFAULTS)
+    stopping: StoppingRule | None = None  # None: run to the maximum
 
 
 def balanced_weights(codes: np.ndarray) -> np.ndarray:
@@ -47,11 +50,12 @@ def balanced_weights(codes: np.ndarray) -> np.ndarray:
 
 
 def epoch_batches(codes: np.ndarray, batch_size: int, balance: bool, generator: torch.Generator) -> list[torch.Tensor]:
-    """Index batches for one epoch of N draws.
+    """Index batches for one epoch of N draws, each sorted by group.
 
     Balanced: N draws with replacement, weights ∝ 1/n_m, as torch's WeightedRandomSampler does,
     so each batch holds about the same number of samples from every group. Otherwise a
-    permutation of the samples.
+    permutation of the samples. Within a batch the samples are ordered by group (stably), so
+    that each group's encoder reads one contiguous block (no device-to-host sync to find it).
     """
     n = len(codes)
     if balance:
@@ -64,11 +68,18 @@ def epoch_batches(codes: np.ndarray, batch_size: int, balance: bool, generator: 
     if len(batches) > 1 and len(batches[-1]) < 2:
         last = batches.pop()
         batches[-1] = torch.cat([batches[-1], last])
-    return batches
+    return [b[np.argsort(codes[b.numpy()], kind="stable")] for b in batches]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Gradient steps in one epoch of ``n`` draws (a last batch of one joins the previous)."""
+    steps = -(-n // batch_size)
+    return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
 class Trainer:
-    """Runs the epochs of one fit; holds the optimiser and the history so a fit can resume."""
+    """Runs the epochs of one fit; holds the optimiser, the history and the stopping rule's
+    state so that a fit can resume."""
 
     def __init__(self, module: MSSVAEModule, settings: TrainSettings, seed: int):
         self.module = module
@@ -81,7 +92,10 @@ class Trainer:
         )
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
+        self.step = 0
         self.history: list[dict[str, float]] = []
+        self.stopping_state = StoppingState()
+        self.stop_reason: str | None = None
 
     # ----- checkpoints --------------------------------------------------------------------------
     def state(self) -> dict:
@@ -91,7 +105,10 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "epoch": self.epoch,
+            "step": self.step,
             "history": self.history,
+            "stopping": self.stopping_state.state_dict(),
+            "stop_reason": self.stop_reason,
         }
 
     def load_state(self, state: dict) -> None:
@@ -101,6 +118,10 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
+        self.step = int(state.get("step", sum(1 for _ in self.history)))
+        if "stopping" in state:
+            self.stopping_state.load_state_dict(state["stopping"])
+        self.stop_reason = state.get("stop_reason")
 
     def save_checkpoint(self, directory: Path, extra: dict) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -112,40 +133,67 @@ class Trainer:
 
     # ----- the loop -----------------------------------------------------------------------------
     def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None, progress: bool = True) -> None:
-        """Train from ``self.epoch`` to ``settings.epochs``; on Ctrl-C save and raise FitInterrupted."""
+        """Train from ``self.epoch`` until the stopping rule holds or a maximum is reached; on
+        Ctrl-C save and raise FitInterrupted.
+
+        The step itself never waits for the device: the loss terms are summed on the device and
+        read once per epoch, when the loss is also checked for NaN (a failed epoch is not
+        recorded, and the last checkpoint holds the work before it).
+        """
         s, module = self.settings, self.module
         n_total = len(data)
         codes = data.codes
-        device = next(module.parameters()).device
+        n_groups = len(module.n_specific)
         try:
-            while self.epoch < s.epochs:
-                lambda0 = s.schedule(self.epoch, s.epochs)
+            while self.stop_reason is None:
+                if self.epoch >= s.epochs:
+                    self.stop_reason = MAX_EPOCHS
+                    break
+                if s.max_steps is not None and self.step >= s.max_steps:
+                    self.stop_reason = MAX_STEPS
+                    break
                 module.train()
-                sums: dict[str, float] = {}
                 t0 = time.perf_counter()
                 batches = epoch_batches(codes, s.batch_size, s.balance_groups, self.generator)
+                order = data.to_device(torch.cat(batches))
+                sums, start, n_steps = None, 0, 0
                 for idx in batches:
-                    x, g, cov = data.get(idx.to(device))
+                    lambda0 = s.schedule(self.step)
+                    x, g, cov = data.get(order[start : start + len(idx)])
+                    sizes = np.bincount(codes[idx.numpy()], minlength=n_groups).tolist()
+                    start += len(idx)
                     module.em_step(lambda0)
-                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=cov)
-                    if not torch.isfinite(terms.loss):
-                        raise FloatingPointError(
-                            f"the loss became {float(terms.loss)} at epoch {self.epoch + 1}; "
-                            "try a smaller learning rate (lr=...) or check the data's scale"
-                        )
+                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=cov, group_sizes=sizes)
                     self.optimizer.zero_grad(set_to_none=True)
                     terms.loss.backward()
                     self.optimizer.step()
-                    for k, v in terms.detached().items():
-                        sums[k] = sums.get(k, 0.0) + v
+                    stacked = terms.stacked()
+                    sums = stacked if sums is None else sums + stacked
+                    self.step += 1
+                    n_steps += 1
+                    if s.max_steps is not None and self.step >= s.max_steps:
+                        break
                 module.em_step(lambda0)
-                record = {k: v / len(batches) for k, v in sums.items()}
-                record.update(epoch=self.epoch + 1, lambda0=lambda0, seconds=time.perf_counter() - t0)
+                means = (sums / n_steps).tolist()  # the epoch's one host sync
+                record = dict(zip(LossTerms.names(), means))
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(
+                        f"the loss became {record['loss']} in epoch {self.epoch + 1}; "
+                        "try a smaller learning rate (lr=...) or check the data's scale"
+                    )
+                record.update(epoch=self.epoch + 1, step=self.step, lambda0=lambda0, seconds=time.perf_counter() - t0)
+                if s.stopping is not None:
+                    rule = observe(s.stopping, self.stopping_state, module.W, record["loss"],
+                                   annealed=self.step >= s.schedule.final_step)
+                    if rule.pop("done"):
+                        self.stop_reason = CONVERGED
+                    record.update({k: v for k, v in rule.items() if v == v})  # no improvement before two windows
                 self.history.append(record)
                 self.epoch += 1
                 if progress:
-                    _progress(self.epoch, s.epochs, record)
-                if checkpoint_dir is not None and (self.epoch % s.checkpoint_every == 0 or self.epoch == s.epochs):
+                    _progress(self.epoch, s.epochs, record, final=self.stop_reason is not None)
+                if checkpoint_dir is not None and (self.epoch % s.checkpoint_every == 0 or self.stop_reason is not None
+                                                   or self.epoch == s.epochs):
                     self.save_checkpoint(checkpoint_dir, extra or {})
         except KeyboardInterrupt:
             if progress and sys.stderr.isatty():
@@ -155,7 +203,8 @@ class Trainer:
                 self.save_checkpoint(checkpoint_dir, extra or {})
                 where = f"; the state is saved in {checkpoint_dir} — resume with resume=True (CLI: --resume)"
             raise FitInterrupted(
-                f"fit interrupted after {self.epoch} of {s.epochs} epochs; the model holds the work of those epochs{where}"
+                f"fit interrupted after {self.epoch} of at most {s.epochs} epochs; the model holds the work of those "
+                f"epochs{where}"
             ) from None
         finally:
             module.eval()
@@ -163,15 +212,16 @@ class Trainer:
             sys.stderr.write("\n")
 
 
-def _progress(epoch: int, total: int, record: dict) -> None:
-    """A bar redrawn in place on a terminal; a line every tenth of the fit in a log file."""
+def _progress(epoch: int, total: int, record: dict, final: bool = False) -> None:
+    """A bar redrawn in place on a terminal; a line every tenth of the maximum in a log file."""
     tty = sys.stderr.isatty()
-    if not tty and epoch % max(1, total // 10) and epoch != total:
+    if not tty and epoch % max(1, total // 10) and epoch != total and not final:
         return
     width = 30
     done = int(width * epoch / total)
-    eta = record["seconds"] * (total - epoch)
     line = (f"[{'#' * done}{'-' * (width - done)}] epoch {epoch}/{total}  loss {record['loss']:.4g}  "
-            f"λ0 {record['lambda0']:g}  {record['seconds']:.2f}s/epoch  ~{math.ceil(eta)}s left")
+            f"λ0 {record['lambda0']:g}  {record['seconds']:.2f}s/epoch")
+    if "stable_epochs" in record:
+        line += f"  supports stable {record['stable_epochs']} epochs"
     sys.stderr.write(("\r" + line + " ") if tty else line + "\n")
     sys.stderr.flush()

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The GPU check: runs from the source tree on a machine with one NVIDIA GPU, in at most about
+# 8 minutes, and prints every figure that benchmarks/README.md ("GPU") records:
+#   1. the CUDA tests (tests/test_cuda.py: decoder against the CPU reference, a training step
+#      with no host synchronisation, a fit on the device, sparse input);
+#   2. the speed table at N = 1024, G in {1000, 5000} (benchmarks/speed.py --device cuda);
+#   3. a fit of 100,000 x 2,000 sparse counts (2 epochs, the defaults' widths);
+#   4. the full-size §4.2 design (3200 x 5000) at the package's defaults, scored.
+#
+# Usage: benchmarks/gpu_check.sh [WHEEL_DIR] [OUT_DIR]
+# The machine may have its own Python with a CUDA build of PyTorch and no network: what the
+# package needs beyond it (anndata and its dependencies) is installed from WHEEL_DIR (default
+# .whl; benchmarks/gpu_wheels.sh fills it on a machine with network) into a temporary folder.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+WHEELS=${1:-.whl}
+OUT_DIR=${2:-${OUT:-out/gpu_check}}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT_DIR"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+stage() { echo; echo "=== $1 ($(( $(date +%s) - start )) s)"; }
+
+stage "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+if ! $PY -c "import anndata" 2>/dev/null; then
+  [ -d "$WHEELS" ] || { echo "anndata is missing and there is no wheel folder $WHEELS (benchmarks/gpu_wheels.sh)"; exit 1; }
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/mssvae_site "$WHEELS"/*.whl \
+    || { echo "installing the wheels of $WHEELS failed"; exit 1; }
+  export PYTHONPATH="$PYTHONPATH:/tmp/mssvae_site"
+fi
+$PY - <<'EOF'
+import anndata, numpy, torch
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, numpy {numpy.__version__}, anndata {anndata.__version__}")
+print(f"device {torch.cuda.get_device_name()}, bf16 {torch.cuda.is_bf16_supported()}")
+EOF
+
+stage "1. CUDA tests"
+timeout 150 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_train.py 2>&1 | tail -15
+
+stage "2. speed table (s per epoch, N = 1024)"
+timeout 150 $PY benchmarks/speed.py --device cuda --configs 1024x1000,1024x5000 --epochs 3 --threads 4 2>&1 \
+  | tee "$OUT_DIR/speed.txt" | grep -v '^{'
+
+stage "3. 100,000 x 2,000 sparse counts, 2 epochs"
+timeout 120 $PY benchmarks/speed.py --device cuda --sparse 100000x2000 --epochs 2 --threads 4 2>&1 | tee "$OUT_DIR/sparse.txt"
+
+stage "4. the §4.2 design at full size (3200 x 5000), the defaults"
+left=$(( 470 - ($(date +%s) - start) ))
+if [ "$left" -lt 60 ]; then
+  echo "skipped: $left s left of the 8 minutes"
+else
+  $PY -m mssvae simulate rnaseq --seed 0 --out /tmp/mssvae_rnaseq.h5ad >/dev/null
+  t0=$SECONDS; timeout "$left" \
+    $PY -m mssvae fit /tmp/mssvae_rnaseq.h5ad --group-key group --likelihood nb --out /tmp/mssvae_rnaseq_fit.h5ad 2>&1 \
+    | tr '\r' '\n' | tee "$OUT_DIR/full_size.txt" | tail -30
+  echo "fit wall $(( SECONDS - t0 )) s" | tee -a "$OUT_DIR/full_size.txt"
+  for t in 0.5 0.03; do
+    $PY -m mssvae evaluate /tmp/mssvae_rnaseq_fit.h5ad --threshold $t 2>/dev/null \
+      | $PY -c "import json,sys; d=json.load(sys.stdin); print('threshold $t: shared consensus', round(d['shared']['consensus'],3), 'group', round(d['group']['mean']['consensus'],3))" \
+      | tee -a "$OUT_DIR/full_size.txt"
+  done
+fi
+stage "done"

@@ -1,0 +1,5 @@
+"""``python -m mssvae``: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""The CUDA path: the same decoder and fit on a GPU, and a training step that never waits for
+the device. Skipped without a CUDA device (CI has none; ``benchmarks/gpu_check.sh`` runs them)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from conftest import TINY, make_adata
+from mssvae import _constants as C
+from mssvae.data import Batches
+from mssvae.model import MSSVAE, _module_kwargs, _train_settings
+from mssvae.module import MSSVAEModule
+from mssvae.nets import MaskedDecoder
+from mssvae.train import Trainer, epoch_batches
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def _grads(dec, z, W):
+    z, W = z.clone().requires_grad_(True), W.clone().requires_grad_(True)
+    f = dec(z, W)
+    (f.pow(2).mean() + f.mean()).backward()
+    return f.detach().cpu(), W.grad.cpu(), dec.V1.weight.grad.cpu()
+
+
+@pytest.mark.parametrize("precision,tol", [("fp32", 1e-4), ("bf16", 3e-2), ("fp16", 3e-2)])
+def test_cuda_decoder_matches_cpu_reference(precision, tol):
+    torch.manual_seed(0)
+    ref = MaskedDecoder(300, 20, (64, 32), implementation="reference")
+    dev = MaskedDecoder(300, 20, (64, 32), precision=precision)
+    dev.load_state_dict(ref.state_dict())
+    dev = dev.cuda()
+    z, W = torch.randn(128, 20), torch.rand(300, 20)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    for a, b in zip(_grads(ref, z, W), _grads(dev, z.cuda(), W.cuda())):
+        assert float((a - b).norm() / a.norm()) < tol
+
+
+@pytest.mark.parametrize("likelihood,lipschitz", [("nb", True), ("gaussian", False)])
+def test_training_step_never_waits_for_the_device(likelihood, lipschitz):
+    """A whole minibatch step (E-step, forward, backward, Adam) under CUDA's sync check: any
+    device-to-host read inside it raises."""
+    a = make_adata(n_per_group=(40, 30, 50), n_features=64, counts=likelihood == "nb")
+    model = MSSVAE(likelihood, **TINY, lipschitz_decoder=lipschitz, precision="bf16")
+    s = model.settings
+    s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
+    codes = a.obs["group"].cat.codes.to_numpy().astype(np.int64)
+    module = MSSVAEModule(**_module_kwargs(a.X, s, [2, 2, 2], precision="bf16")).cuda()
+    trainer = Trainer(module, _train_settings(s), seed=0)
+    data = Batches(a.X, codes, torch.device("cuda"))
+    batches = epoch_batches(codes, 32, True, trainer.generator)
+    order = data.to_device(torch.cat(batches))
+    sizes = np.bincount(codes[batches[0].numpy()], minlength=3).tolist()
+    x, g, cov = data.get(order[: len(batches[0])])
+    for check in ("default", "error"):  # the first step warms up (allocations, cuBLAS handles)
+        torch.cuda.set_sync_debug_mode(check)
+        try:
+            module.em_step(10.0)
+            terms = module(x, g, len(codes), 1.0, 10.0, s=cov, group_sizes=sizes)
+            trainer.optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            trainer.optimizer.step()
+            terms.stacked()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+def test_fit_on_cuda_records_runtime_and_gives_finite_results():
+    a = make_adata(n_per_group=(60, 40, 50), n_features=40)
+    model = MSSVAE("nb", **TINY)
+    model.fit(a, group_key="group", epochs=3, batch_size=32, device="cuda", progress=False)
+    runtime = a.uns[C.UNS][C.RUNTIME]
+    assert runtime["device"].startswith("cuda") and runtime["precision"] in ("bf16", "fp16")
+    assert np.isfinite(a.varm[C.W_SHARED]).all() and np.isfinite(a.obsm[C.Z_SHARED]).all()
+
+
+def test_sparse_input_on_cuda_equals_dense_input():
+    a = make_adata(n_per_group=(60, 40, 50), n_features=40)
+    dense = MSSVAE("nb", **TINY, precision="fp32").fit(a.X, groups=a.obs["group"].to_numpy(), epochs=2, batch_size=32,
+                                                      device="cuda", progress=False)
+    sparse = MSSVAE("nb", **TINY, precision="fp32").fit(sp.csr_matrix(a.X), groups=a.obs["group"].to_numpy(), epochs=2,
+                                                       batch_size=32, device="cuda", progress=False)
+    np.testing.assert_allclose(dense.W_shared.to_numpy(), sparse.W_shared.to_numpy(), atol=1e-3)
