@@ -24,8 +24,10 @@ def _grads(dec, z, W):
     return f.detach().cpu(), W.grad.cpu(), dec.V1.weight.grad.cpu()
 
 
-@pytest.mark.parametrize("precision,tol", [("fp32", 1e-4), ("bf16", 3e-2), ("fp16", 3e-2)])
-def test_cuda_decoder_matches_cpu_reference(precision, tol):
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_cuda_decoder_matches_cpu_reference(precision):
+    """fp32: the same numbers (TF32 off); 16-bit: outputs within 2% (relative norm) and
+    gradients pointing the same way (cosine > 0.99), as on the CPU (test_nets)."""
     torch.manual_seed(0)
     ref = MaskedDecoder(300, 20, (64, 32), implementation="reference")
     dev = MaskedDecoder(300, 20, (64, 32), precision=precision)
@@ -33,8 +35,21 @@ def test_cuda_decoder_matches_cpu_reference(precision, tol):
     dev = dev.cuda()
     z, W = torch.randn(128, 20), torch.rand(300, 20)
     torch.backends.cuda.matmul.allow_tf32 = False
-    for a, b in zip(_grads(ref, z, W), _grads(dev, z.cuda(), W.cuda())):
-        assert float((a - b).norm() / a.norm()) < tol
+    (fa, *ga), (fb, *gb) = _grads(ref, z, W), _grads(dev, z.cuda(), W.cuda())
+    assert float((fa - fb).norm() / fa.norm()) < (1e-4 if precision == "fp32" else 2e-2)
+    for a, b in zip(ga, gb):
+        cos = float(torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0))
+        assert cos > (1 - 1e-6 if precision == "fp32" else 0.99), cos
+
+
+def test_power_iteration_tracks_the_exact_spectral_norm_on_cuda():
+    from mssvae.module import SpectralNormalized
+
+    torch.manual_seed(0)
+    V, norm = torch.randn(64, 40), SpectralNormalized().cuda()
+    for _ in range(10):  # a fit calls it once a step, warm-started
+        out = norm(V.cuda())
+    assert abs(float(torch.linalg.matrix_norm(out.cpu(), ord=2)) - 1.0) < 1e-3
 
 
 @pytest.mark.parametrize("likelihood,lipschitz", [("nb", True), ("gaussian", False)])

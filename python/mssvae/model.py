@@ -576,11 +576,11 @@ def _train_settings(s: Settings) -> TrainSettings:
 
 
 def default_batch_size(n: int) -> int:
-    """Table 2's 512, but at least 8 steps per epoch for small N (at most N/8, at least 32):
+    """Table 2's 512, but at least 4 steps per epoch for small N (at most N/4, at least 32):
     Adam moves each w_jk by about ``lr_w`` a step, so a fit needs a number of steps, not of
     epochs, and a wide data set of a few hundred samples would otherwise take one step per
     pass over its thousands of features (``benchmarks/README.md``, "Stopping")."""
-    return int(min(512, max(32, -(-n // 8))))
+    return int(min(512, max(32, -(-n // 4))))
 
 
 def _warn_short_schedule(s: Settings, n: int) -> None:

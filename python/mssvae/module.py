@@ -82,11 +82,31 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class SpectralNormalized(nn.Module):
-    """Parametrisation V ↦ V / σ_max(V): a linear map with operator norm 1 (exact, not power
-    iteration: the matrices are at most hidden × hidden)."""
+    """Parametrisation V ↦ V / σ_max(V): a linear map with operator norm 1.
+
+    On a CPU σ_max is exact (an SVD; the matrices are at most hidden × hidden). On CUDA an SVD
+    reads its status back to the host at every step, so σ_max comes from power iteration
+    instead (``POWER_STEPS`` steps per call from the last call's vector, as in spectral
+    normalisation, Miyato et al. 2018): the weights move little per step, so the warm-started
+    estimate tracks σ_max.
+    """
+
+    POWER_STEPS = 4
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("u", torch.empty(0), persistent=False)
 
     def forward(self, V: torch.Tensor) -> torch.Tensor:
-        return V / torch.linalg.matrix_norm(V, ord=2).clamp_min(1e-12)
+        if V.device.type != "cuda":
+            return V / torch.linalg.matrix_norm(V, ord=2).clamp_min(1e-12)
+        with torch.no_grad():
+            u = self.u if self.u.shape == (V.shape[0],) else F.normalize(torch.ones(V.shape[0], device=V.device), dim=0)
+            for _ in range(self.POWER_STEPS):
+                v = F.normalize(V.t() @ u, dim=0)
+                u = F.normalize(V @ v, dim=0)
+            self.u = u
+        return V / torch.dot(u, V @ v).abs().clamp_min(1e-12)
 
 
 class UnitRows(nn.Module):
