@@ -11,7 +11,8 @@ import mssvae
 from mssvae import bridge
 from mssvae import _constants as C
 
-FAST = dict(n_shared=3, n_specific=2, hidden=(8, 6), epochs=2, batch_size=32, seed=0)
+# lambda0_breaks: the annealing within these few steps (the default is set for Table 2's sizes)
+FAST = dict(n_shared=3, n_specific=2, hidden=(8, 6), epochs=2, batch_size=32, seed=0, lambda0_breaks=(1, 2))
 BRIDGE = dict(FAST, threads=1)  # one thread: these fits are tiny
 
 

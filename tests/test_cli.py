@@ -8,7 +8,7 @@ from mssvae.cli import main
 
 from conftest import make_adata
 
-TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--n-shared", "3", "--n-specific", "2", "--quiet"]
+TINY_ARGS = ["--epochs", "2", "--batch-size", "32", "--n-shared", "3", "--n-specific", "2", "--hidden", "8", "6", "--quiet"]
 
 
 @pytest.fixture
@@ -18,11 +18,7 @@ def h5ad(tmp_path):
     return path
 
 
-def test_fit_writes_results_and_model(tmp_path, h5ad, monkeypatch):
-    import mssvae.model
-
-    # keep the networks tiny: the CLI exposes no --hidden, so shrink the paper default here
-    monkeypatch.setitem(mssvae.model.PAPER_DEFAULTS["nb"], "hidden", (8, 6))
+def test_fit_writes_results_and_model(tmp_path, h5ad):
     out = tmp_path / "out.h5ad"
     res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *TINY_ARGS])
     assert res.exit_code == 0, res.output
@@ -40,6 +36,21 @@ def test_fit_writes_results_and_model(tmp_path, h5ad, monkeypatch):
     b = anndata.read_h5ad(folded)
     assert lines and list(b.uns[C.UNS]["folded"]) == [ln.split(": ", 1)[1] for ln in lines]
     assert b.varm[C.W_SHARED].shape == (12, 3 + len(lines))
+
+
+def test_fit_takes_the_settings_of_the_python_front_door(tmp_path, h5ad):
+    out = tmp_path / "out.h5ad"
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *TINY_ARGS,
+                                    "--precision", "fp32", "--threads", "1", "--lr", "0.02", "--lr-w", "0.03",
+                                    "--no-early-stopping", "--max-steps", "3", "--stopping-patience", "5"])
+    assert res.exit_code == 0, res.output
+    uns = anndata.read_h5ad(out).uns[C.UNS]
+    assert uns[C.RUNTIME]["precision"] == "fp32" and uns[C.RUNTIME]["threads"] == 1
+    assert uns[C.SETTINGS]["lr"] == 0.02 and uns[C.SETTINGS]["lr_w"] == 0.03 and list(uns[C.SETTINGS]["hidden"]) == [8, 6]
+    assert not uns[C.SETTINGS]["early_stopping"] and uns[C.SETTINGS]["stopping_patience"] == 5
+    assert uns[C.STOPPING]["reason"] == "max_steps" and uns[C.STOPPING]["steps"] == 3
+    assert "W is still dense" in res.output  # said once, and no overlap notes of a dense W
+    assert "share most genes" not in res.output
 
 
 @pytest.mark.parametrize(

@@ -598,15 +598,16 @@ def _warn_short_schedule(s: Settings, n: int) -> None:
 def _stopping_summary(trainer: Trainer, s: Settings) -> dict:
     """How the fit ended: epochs and steps run, the reason, and a sentence for the user."""
     reason = trainer.stop_reason or "interrupted"
-    last = trainer.history[-1] if trainer.history else {}
     text = {"converged": "the stopping rule held (supports of W stable, loss flat, λ0 annealed)",
             "max_epochs": f"reached the maximum of {s.epochs} epochs",
             "max_steps": f"reached the maximum of {s.max_steps} gradient steps",
             "interrupted": "interrupted"}[reason]
     message = f"stopped after {trainer.epoch} epochs ({trainer.step} steps): {text}"
-    dense = last.get("densest", 0.0) > 0.5 if s.early_stopping else False
+    rule = StoppingRule()
+    densest = float((trainer.module.W.detach().abs() > rule.threshold).float().mean(0).max())
+    dense = densest > rule.max_density
     if dense:
-        message += (f"; W is still dense (a column holds {last['densest']:.0%} of the features): fit longer "
+        message += (f"; W is still dense (a column holds {densest:.0%} of the features): fit longer "
                     "(epochs=, max_steps=) before reading gene sets from it")
     return dict(epochs=trainer.epoch, steps=trainer.step, reason=reason, message=message, dense=bool(dense))
 

@@ -19,8 +19,11 @@
 #'   those the data do not need. `NULL`: the paper's Table 2 (50 for NB, 30 for Gaussian).
 #' @param n.specific Number of factors per group \eqn{K_m}: one number, or a vector named by
 #'   group. `NULL`: Table 2 (10 for NB, 5 for Gaussian).
-#' @param epochs Training epochs. `NULL`: Table 2 (800 for NB, 500 for Gaussian).
-#' @param batch.size Minibatch size. `NULL`: 512.
+#' @param epochs The most training epochs; the fit stops sooner once the supports of \eqn{W}
+#'   and the loss have settled (see `early.stopping` under `...`). `NULL`: Table 2 (800 for
+#'   NB, 500 for Gaussian).
+#' @param batch.size Minibatch size. `NULL`: 512, or a quarter of the samples when that is
+#'   smaller (at least 32), so that small data sets take at least four steps per epoch.
 #' @param seed Random seed; the same seed on the same machine gives identical results.
 #' @param subset.row Features to fit (integer, logical or character index). The others get
 #'   `NA` loadings.
@@ -39,18 +42,22 @@
 #'   the model adds a per-gene effect of each coded column to its decoder output, before the
 #'   link (inside the softplus for `"nb"`). The coding is saved with the model (`model.dir`).
 #'   `NULL`: none, the paper's model.
-#' @param threads CPU threads PyTorch may use for this fit; `NULL` for PyTorch's default (one
-#'   per core). The networks are small, so one thread is often as fast, and on a machine busy
-#'   with other work it avoids oversubscription (here: 6 times faster with 1 thread than with 2
-#'   while another process held one of the 2 cores). Default `getOption("mssvae.threads")`.
+#' @param threads CPU threads PyTorch may use for this fit; `NULL`: the cores other processes
+#'   leave idle when the fit starts (a core taken by another process stalls PyTorch's
+#'   threads). Default `getOption("mssvae.threads")`.
 #' @param verbose Show a progress bar (Python writes it to the standard error stream).
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning rates of the
 #'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
-#'   scales and their annealing), `a`, `b` (the Beta prior of \eqn{\eta}), `balance.groups`,
+#'   scales and the gradient steps where they change), `a`, `b` (the Beta prior of
+#'   \eqn{\eta}), `balance.groups`,
 #'   `device` (`"auto"`, `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`:
 #'   whether the encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
 #'   the NB default: log-normalised counts scaled per gene; `"raw"`: log1p(counts)),
-#'   `precision` (`"fp32"` or `"bf16"`, the decoder's arithmetic), `fold.switched` (`TRUE`: a
+#'   `precision` (`"auto"`, the default: bf16 on GPUs and on CPUs with native bf16, else
+#'   `"fp32"`; or `"fp32"`, `"bf16"`, `"fp16"`), `early.stopping` (default `TRUE`; `FALSE`
+#'   runs all `epochs`), `stopping.tol`, `stopping.patience` (the rule's relative loss
+#'   improvement, default 1e-3, and its window in epochs, default 10), `max.steps` (the most
+#'   gradient steps), `fold.switched` (`TRUE`: a
 #'   program estimated once in every group's block is moved into the shared block, the paper's
 #'   post-processing for "information switching", App. C.3; recorded in
 #'   `metadata(x)$MSSVAE$folded`; default `FALSE`).
@@ -71,7 +78,9 @@
 #'   \item{`metadata(x)$MSSVAE`}{a list with the same entries as `.uns["mssvae"]` in
 #'     Python: `groups`, `group_key`, `n_specific`, `eta_shared`, `eta_specific` (named
 #'     by factor), `p_star` (features x factors), `phi` (NB) or `sigma2` (Gaussian),
-#'     `features_used`, `history` (a data.frame: one row per epoch), `settings`, `versions`;
+#'     `features_used`, `history` (a data.frame: one row per epoch), `settings`, `versions`,
+#'     `runtime` (device, the decoder's precision and why, threads, batch size), `stopping`
+#'     (epochs and steps run, `reason`: `"converged"`, `"max_epochs"` or `"max_steps"`);
 #'     with covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
 #'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded columns: each
 #'     gene's effect on the decoder output);

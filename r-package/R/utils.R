@@ -198,7 +198,9 @@
                      lambda0.breaks = "lambda0_breaks", a = "a", b = "b", balance.groups = "balance_groups",
                      device = "device", covariates.in.encoder = "covariates_in_encoder",
                      encoder.input = "encoder_input", precision = "precision",
-                     fold.switched = "fold_switched")
+                     fold.switched = "fold_switched", early.stopping = "early_stopping",
+                     stopping.tol = "stopping_tol", stopping.patience = "stopping_patience",
+                     max.steps = "max_steps")
 
 .extra_settings <- function(dots) {
     if (!length(dots)) {

@@ -34,8 +34,9 @@ make_se <- function(...) {
     SummarizedExperiment(assays = assays(sce), colData = colData(sce))
 }
 
+# lambda0.breaks: the annealing within these few steps (the default is set for Table 2's sizes)
 FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L, batch.size = 32L, seed = 0L,
-             threads = 1L)
+             threads = 1L, lambda0.breaks = c(1L, 2L))
 
 fit_fast <- function(x, group = "condition", ...) {
     do.call(fitMSSVAE, c(list(x, group = group), utils::modifyList(FAST, list(...))))

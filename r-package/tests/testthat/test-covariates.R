@@ -28,7 +28,8 @@ batch_r2 <- function(z, batch) {
 test_that("covariates remove a planted batch from the shared latents", {
     sce <- sim_batch()
     args <- list(sce, group = "condition", assay.type = "logcounts", likelihood = "gaussian", n.shared = 4L,
-                 n.specific = 1L, hidden = c(16L, 16L), epochs = 25L, batch.size = 64L, seed = 0L, threads = 1L)
+                 n.specific = 1L, hidden = c(16L, 16L), epochs = 25L, batch.size = 64L, seed = 0L, threads = 1L,
+                 lambda0.breaks = c(4L, 22L))  # the paper's 5% and 30% of 25 epochs of 3 steps
     without <- do.call(fitMSSVAE, args)
     with <- do.call(fitMSSVAE, c(args, list(covariates = "batch")))
     r2_without <- batch_r2(reducedDim(without, "MSSVAE_shared"), sce$batch)
