@@ -237,7 +237,7 @@ def main(argv=None):
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for r in rows:
-        cells = " | ".join(f"{r[f'{i}_s']:.2f} ({r[f'{i}_gb']:.2f})" for i in impls)
+        cells = " | ".join(f"{r[f'{i}_s']:.3g} ({r[f'{i}_gb']:.2f})" for i in impls)
         ratios = "".join(f" | {r['naive_s'] / r[f'{i}_s']:.1f}×" for i in others)
         print(f"| {r['n']} | {r['g']} | {cells}{ratios} | {r['limit']:.2f} s |")
 
