@@ -38,7 +38,20 @@ def test_rule_waits_while_supports_change_or_loss_falls():
     state = StoppingState()
     records = [observe(rule, state, _sparse_w(), 100.0 * 0.99**e, annealed=True) for e in range(12)]
     assert not any(r["done"] for r in records)
-    assert records[-1]["improvement"] == pytest.approx(1 - 0.99**3, rel=1e-6)
+    assert records[-1]["improvement"] == pytest.approx(1 - 0.99**3, rel=1e-5)
+
+
+def test_rule_sees_through_minibatch_noise():
+    """Entries hovering at the threshold and a loss that only jitters still let the rule stop."""
+    rule = StoppingRule(window=5, patience=5)
+    state, gen = StoppingState(), torch.Generator().manual_seed(0)
+    records = []
+    for e in range(40):
+        W = _sparse_w()
+        W[10:, 2] = (0.01 + 0.02 * torch.randn(10, generator=gen)).abs()  # spike entries crossing 0.03 at random
+        loss = 100.0 + 4.0 * float(torch.randn(1, generator=gen))  # ±4% noise, no trend
+        records.append(observe(rule, state, W, loss, annealed=True))
+    assert any(r["done"] for r in records)
 
 
 def test_rule_never_stops_a_dense_w():

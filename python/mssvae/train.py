@@ -92,7 +92,7 @@ class Trainer:
         )
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
-        self.step = 0
+        self.step: int | None = 0
         self.history: list[dict[str, float]] = []
         self.stopping_state = StoppingState()
         self.stop_reason: str | None = None
@@ -118,7 +118,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
-        self.step = int(state.get("step", sum(1 for _ in self.history)))
+        self.step = state.get("step")  # None in checkpoints that did not count steps: see run()
         if "stopping" in state:
             self.stopping_state.load_state_dict(state["stopping"])
         self.stop_reason = state.get("stop_reason")
@@ -144,6 +144,8 @@ class Trainer:
         n_total = len(data)
         codes = data.codes
         n_groups = len(module.n_specific)
+        if self.step is None:
+            self.step = self.epoch * steps_per_epoch(n_total, s.batch_size)
         try:
             while self.stop_reason is None:
                 if self.epoch >= s.epochs:
