@@ -71,3 +71,18 @@ fake_fit <- function() {
                              kl = c(1, 1, 1, 1), lambda0 = c(1, 10, 10, 15), seconds = rep(0.1, 4)))
     sce
 }
+
+# Tests that need the Python core skip, with the reason, where it is not set up
+# (an R CMD check by a user without Python); the others run everywhere.
+skip_without_python <- function() {
+    skip_if_not(mssvaeAvailable(verbose = FALSE),
+        "mssvae's Python core is not set up (see ?installMSSVAE)")
+}
+
+# Runs R code in a fresh R process (a Python can start only once per process)
+# and returns its output as one string.
+run_fresh_r <- function(code, env = character()) {
+    out <- suppressWarnings(system2(file.path(R.home("bin"), "Rscript"),
+        c("-e", shQuote(code)), stdout = TRUE, stderr = TRUE, env = env))
+    paste(out, collapse = "\n")
+}

@@ -26,6 +26,7 @@ batch_r2 <- function(z, batch) {
 }
 
 test_that("covariates remove a planted batch from the shared latents", {
+    skip_without_python()
     sce <- sim_batch()
     args <- list(sce, group = "condition", assay.type = "logcounts", likelihood = "gaussian", n.shared = 4L,
                  n.specific = 1L, hidden = c(16L, 16L), epochs = 25L, batch.size = 64L, seed = 0L, threads = 1L)
@@ -43,6 +44,7 @@ test_that("covariates remove a planted batch from the shared latents", {
 })
 
 test_that("factor levels set the reference, numbers are standardised, the coding is saved with the model", {
+    skip_without_python()
     sce <- make_sce()
     sce$batch <- factor(sce$batch, levels = c("b2", "b1"))
     sce$depth <- seq_len(ncol(sce)) * 10
@@ -61,6 +63,7 @@ test_that("factor levels set the reference, numbers are standardised, the coding
 })
 
 test_that("bad covariates stop with a message that says where", {
+    skip_without_python()
     sce <- make_sce()
     expect_error(fit_fast(sce, covariates = c("batch", "donor")),
                  "covariate column \"donor\" is not in colData\\(x\\); available columns: condition, batch")

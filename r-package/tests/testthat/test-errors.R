@@ -41,6 +41,7 @@ test_that("x: data.frames, vectors and matrices with a column-name group", {
 })
 
 test_that("errors from the Python core arrive with their message", {
+    skip_without_python()
     sce <- make_sce()
     bad <- sce
     counts(bad)[3, 2] <- -1L

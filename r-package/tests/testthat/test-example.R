@@ -1,4 +1,5 @@
 test_that("mssvaeExampleData builds the shipped PBMC example as a sparse SingleCellExperiment", {
+    skip_without_python()
     sce <- mssvaeExampleData()
     expect_s4_class(sce, "SingleCellExperiment")
     expect_identical(dim(sce), c(765L, 700L))

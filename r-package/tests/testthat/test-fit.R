@@ -26,6 +26,7 @@ check_contract <- function(x, groups, K.shared = 3L, K.spec = 2L) {
 }
 
 test_that("fit on a SingleCellExperiment with a dense assay and a group column", {
+    skip_without_python()
     sce <- make_sce()
     fit <- fit_fast(sce, group = "condition")
     expect_s4_class(fit, "SingleCellExperiment")
@@ -50,6 +51,7 @@ test_that("fit on a SingleCellExperiment with a dense assay and a group column",
 })
 
 test_that("fold.switched moves a program estimated in every group's block into the shared block", {
+    skip_without_python()
     sce <- make_sce()
     plain <- fit_fast(sce, group = "condition")
     fold <- fit_fast(sce, group = "condition", fold.switched = TRUE)
@@ -64,6 +66,7 @@ test_that("fold.switched moves a program estimated in every group's block into t
 })
 
 test_that("a sparse dgCMatrix assay gives the same fit as the dense one", {
+    skip_without_python()
     dense <- fit_fast(make_sce(sparse = FALSE))
     sparse <- fit_fast(make_sce(sparse = TRUE))
     expect_s4_class(assay(sparse, "counts"), "dgCMatrix")
@@ -73,6 +76,7 @@ test_that("a sparse dgCMatrix assay gives the same fit as the dense one", {
 })
 
 test_that("group as a column name and as a vector give the same fit", {
+    skip_without_python()
     sce <- make_sce()
     by_name <- fit_fast(sce, group = "condition")
     by_vector <- fit_fast(sce, group = sce$condition)
@@ -84,6 +88,7 @@ test_that("group as a column name and as a vector give the same fit", {
 })
 
 test_that("a plain SummarizedExperiment keeps latents in colData", {
+    skip_without_python()
     fit <- fit_fast(make_se())
     expect_s4_class(fit, "SummarizedExperiment")
     expect_false(is(fit, "SingleCellExperiment"))
@@ -93,6 +98,7 @@ test_that("a plain SummarizedExperiment keeps latents in colData", {
 })
 
 test_that("a plain matrix becomes a SingleCellExperiment", {
+    skip_without_python()
     s <- sim_counts()
     fit <- fit_fast(s$counts, group = s$group)
     expect_s4_class(fit, "SingleCellExperiment")
@@ -103,6 +109,7 @@ test_that("a plain matrix becomes a SingleCellExperiment", {
 })
 
 test_that("subset.row fits only those features; the others get NA rows", {
+    skip_without_python()
     sce <- make_sce()
     keep <- rownames(sce)[c(1:12, 20:25)]
     fit <- fit_fast(sce, subset.row = keep)
@@ -125,6 +132,7 @@ test_that("subset.row fits only those features; the others get NA rows", {
 })
 
 test_that("n.specific per group, the Gaussian model, and further settings", {
+    skip_without_python()
     sce <- make_sce()
     assay(sce, "logcounts") <- log1p(assay(sce, "counts"))
     fit <- fit_fast(sce, assay.type = "logcounts", likelihood = "gaussian",
@@ -141,6 +149,7 @@ test_that("n.specific per group, the Gaussian model, and further settings", {
 })
 
 test_that("refitting replaces the previous results", {
+    skip_without_python()
     sce <- make_sce()
     fit1 <- fit_fast(sce, group = "condition")
     fit2 <- fit_fast(fit1, group = "batch")
@@ -150,6 +159,7 @@ test_that("refitting replaces the previous results", {
 })
 
 test_that("the same seed gives identical results; constant features warn and get zero loadings", {
+    skip_without_python()
     sce <- make_sce()
     counts(sce)[5, ] <- 3L
     expect_warning(a <- fit_fast(sce), "constant")
@@ -160,6 +170,7 @@ test_that("the same seed gives identical results; constant features warn and get
 })
 
 test_that("model.dir saves a model Python can load", {
+    skip_without_python()
     dir <- tempfile("mssvae-model")
     fit <- fit_fast(make_sce(), model.dir = dir)
     expect_true(file.exists(file.path(dir, "model.pt")))

@@ -43,6 +43,7 @@ test_that("plotLatents draws shared and group-specific latents", {
 })
 
 test_that("the figures build on a real fit", {
+    skip_without_python()
     fit <- fit_fast(make_sce(), epochs = 3L)
     builds(plotLoadings(fit, threshold = 0))
     builds(plotLoss(fit))

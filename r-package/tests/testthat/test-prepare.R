@@ -1,6 +1,7 @@
 # prepareMSSVAE runs mssvae.pp.prepare: the same genes and samples as Python.
 
 test_that("prepareMSSVAE keeps what mssvae.pp.prepare keeps, with the report", {
+    skip_without_python()
     sce <- make_sce(G = 60L)
     counts(sce)[, 1] <- 0L
     counts(sce)[, 2] <- 1L
@@ -29,6 +30,7 @@ test_that("prepareMSSVAE keeps what mssvae.pp.prepare keeps, with the report", {
 })
 
 test_that("prepareMSSVAE matches scanpy's Pearson-residual ranking on the shipped example", {
+    skip_without_python()
     fixture <- file.path(mssvae:::.install_record()$repository, "tests", "data", "pbmc_demo_pearson_top200.txt")
     skip_if_not(file.exists(fixture), "the repository's test fixture is not available")
     ref <- utils::read.table(fixture, comment.char = "#", header = FALSE, stringsAsFactors = FALSE)
@@ -38,6 +40,7 @@ test_that("prepareMSSVAE matches scanpy's Pearson-residual ranking on the shippe
 })
 
 test_that("prepareMSSVAE errors say which step and what to change", {
+    skip_without_python()
     sce <- make_sce()
     expect_error(prepareMSSVAE(sce, verbose = FALSE), "min.total=268,337 would remove all 60 samples")
     expect_error(prepareMSSVAE(sce, assay.type = "logcounts"), "assay \"logcounts\" not found")

@@ -1,6 +1,7 @@
 # rankGroupGenes / rankGroupFactors: through the worker to mssvae.ranking, on a tiny saved fit.
 
 test_that("rankGroupGenes returns one row per fitted gene, sorted, with the documented columns", {
+    skip_without_python()
     dir <- tempfile("mssvae_rank_")
     sce <- make_sce()
     fit <- fit_fast(sce, model.dir = dir, subset.row = 1:25)
@@ -25,6 +26,7 @@ test_that("rankGroupGenes returns one row per fitted gene, sorted, with the docu
 })
 
 test_that("an unknown group, a missing model and an unfitted object stop with what to do", {
+    skip_without_python()
     dir <- tempfile("mssvae_rank_")
     fit <- fit_fast(make_sce(), model.dir = dir)
     expect_error(rankGroupGenes(fit, "D"), "group \"D\" is not a group of this fit; groups: C, A, B")
@@ -36,6 +38,7 @@ test_that("an unknown group, a missing model and an unfitted object stop with wh
 })
 
 test_that("a fit with covariates ranks with the same colData covariates, or a table given instead", {
+    skip_without_python()
     dir <- tempfile("mssvae_rank_")
     sce <- make_sce()
     sce$batch <- factor(rep(c("b1", "b2"), length.out = ncol(sce)))
