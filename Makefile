@@ -104,7 +104,8 @@ $(R_TARBALL): $(R_PKG_FILES) vignettes/mssvae.Rmd $(VENV)/.installed
 	@mkdir -p $(R_CHECK_DIR)
 	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD build ../../r-package
 
-# With Python the tests and examples run; the vignette's code runs once (R CMD build knitted it).
+# With Python the tests and examples run. The vignette is left out (--ignore-vignettes): R CMD
+# build knitted it with Python already, and r-check-nopython checks it as a user without Python.
 r-check: $(R_TARBALL)
 	rm -rf $(R_CHECK_DIR)/with-python && mkdir -p $(R_CHECK_DIR)/with-python
 	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD check --no-manual --no-build-vignettes \
@@ -124,8 +125,10 @@ r-check-nopython: $(R_TARBALL)
 		$(R_CHECK_DIR)/no-python/mssvae.Rcheck/tests/testthat.Rout* | head -4
 
 # BiocCheck 1.34 (Debian) with the checks that need a Bioconductor or CRAN host switched off.
+# Its version-number check asks BiocManager which Bioconductor is release and which devel;
+# tests/bioconductor-config.yaml answers for R 4.2 without the network (bioconductor.org/config.yaml).
 bioccheck: $(R_TARBALL)
-	cd $(R_CHECK_DIR) && $(WITH_PY) Rscript -e 'BiocCheck::BiocCheck("$(notdir $(R_TARBALL))", \
+	cd $(R_CHECK_DIR) && $(WITH_PY) BIOCONDUCTOR_CONFIG_FILE=$(abspath tests/bioconductor-config.yaml) Rscript -e 'BiocCheck::BiocCheck("$(notdir $(R_TARBALL))", \
 		`no-check-deprecated` = TRUE, `no-check-CRAN` = TRUE, `no-check-bioc-help` = TRUE, \
 		`no-check-remotes` = TRUE)' > bioccheck.out 2>&1 || { cat bioccheck.out; exit 1; }
 	@grep -E '[0-9]+ ERRORS? \| [0-9]+ WARNINGS? \| [0-9]+ NOTES?' $(R_CHECK_DIR)/bioccheck.out

@@ -36,7 +36,7 @@
         unknown <- setdiff(covariates, colnames(cd))
         if (length(unknown)) {
             many <- length(unknown) > 1L
-            stop(sprintf(paste0("covariate column%s %s %s not in colData(x); ",
+            stop(.sprintf(c("covariate column%s %s %s not in colData(x); ",
                 "available columns: %s"), if (many) "s" else "",
                 .collapse(sprintf("\"%s\"", unknown)),
                 if (many) "are" else "is", .collapse(colnames(cd), 50L)),
@@ -50,7 +50,7 @@
     }
     if (is.data.frame(covariates) || methods::is(covariates, "DataFrame")) {
         if (nrow(covariates) != n) {
-            stop(sprintf(paste0("covariates has %d rows for %d samples ",
+            stop(.sprintf(c("covariates has %d rows for %d samples ",
                 "(columns of x); give one row per sample"),
                 nrow(covariates), n), call. = FALSE)
         }
@@ -65,7 +65,7 @@
 .check_covariate <- function(x, name, v) {
     if (!is.null(dim(v)) || is.list(v) || !(is.factor(v) ||
         is.character(v) || is.logical(v) || is.numeric(v))) {
-        stop(sprintf(paste0("covariate \"%s\" must be a factor, character, ",
+        stop(.sprintf(c("covariate \"%s\" must be a factor, character, ",
             "logical or numeric vector; got %s"), name, class(v)[1]),
             call. = FALSE)
     }
@@ -74,7 +74,7 @@
         first <- which(bad)[1]
         where <- if (is.null(colnames(x))) sprintf("column %d", first) else
             sprintf("'%s' (column %d)", colnames(x)[first], first)
-        stop(sprintf(paste0("covariate \"%s\" has %d missing ",
+        stop(.sprintf(c("covariate \"%s\" has %d missing ",
             "(NA/NaN/infinite) values (first: sample %s); impute them, drop ",
             "those samples, or leave the covariate out"), name, sum(bad),
             where), call. = FALSE)

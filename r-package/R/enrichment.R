@@ -31,7 +31,7 @@ goTerm2Gene <- function(genes, org.db = "org.Hs.eg.db", keytype = "SYMBOL",
     ontology <- .check_choice(ontology, c("BP", "MF", "CC"), "ontology")
     for (pkg in c("AnnotationDbi", "GO.db", if (is.character(org.db)) org.db)) {
         if (!requireNamespace(pkg, quietly = TRUE)) {
-            stop(sprintf(paste0(
+            stop(.sprintf(c(
                 "goTerm2Gene() needs the package %s (Debian: r-bioc-%s; ",
                 "Bioconductor: BiocManager::install(\"%s\"))"),
                 pkg, tolower(pkg), pkg), call. = FALSE)
@@ -40,18 +40,27 @@ goTerm2Gene <- function(genes, org.db = "org.Hs.eg.db", keytype = "SYMBOL",
     db <- if (is.character(org.db)) getExportedValue(org.db, org.db) else
         org.db
     genes <- unique(as.character(genes[!is.na(genes)]))
-    # select() reports each 1:many mapping, which is what GOALL is.
-    ann <- suppressMessages(AnnotationDbi::select(db, keys = genes,
-        keytype = keytype, columns = c("GOALL", "ONTOLOGYALL")))
+    ann <- .select_quietly(db, keys = genes, keytype = keytype,
+        columns = c("GOALL", "ONTOLOGYALL"))
     ann <- ann[!is.na(ann$GOALL) & ann$ONTOLOGYALL == ontology, ,
         drop = FALSE]
     t2g <- unique(data.frame(term = ann$GOALL, gene = ann[[keytype]],
         stringsAsFactors = FALSE))
-    go <- suppressMessages(AnnotationDbi::select(GO.db::GO.db,
-        keys = unique(t2g$term), keytype = "GOID", columns = "TERM"))
+    go <- .select_quietly(GO.db::GO.db, keys = unique(t2g$term),
+        keytype = "GOID", columns = "TERM")
     t2g$description <- go$TERM[match(t2g$term, go$GOID)]
     rownames(t2g) <- NULL
     t2g
+}
+
+# AnnotationDbi::select() without its note on 1:many mappings (which is what
+# GOALL is); other messages pass.
+.select_quietly <- function(...) {
+    withCallingHandlers(AnnotationDbi::select(...), message = function(m) {
+        if (grepl("1:many mapping", conditionMessage(m), fixed = TRUE)) {
+            invokeRestart("muffleMessage")
+        }
+    })
 }
 
 #' Over-representation of terms in the factor gene sets
@@ -64,14 +73,14 @@ goTerm2Gene <- function(genes, org.db = "org.Hs.eg.db", keytype = "SYMBOL",
 #' sharing at least one gene with the set and with between `min.size` and
 #' `max.size` genes in the universe are tested.
 #'
-#' @section Universe: With `annotated.only = TRUE` (the default) the universe
-#'   and every set are cut to the genes that have at least one term in
-#'   `term2gene`, as clusterProfiler's `enrichGO()` and `enricher()` do; the
-#'   results then agree with theirs (same `pAdjustMethod`, `minGSSize`,
-#'   `maxGSSize` and `universe`). With `FALSE` every gene of `universe` counts,
-#'   annotated or not, which gives smaller p-values when many genes have no
-#'   term. The returned table says which in its attribute `universe` and in
-#'   `universe_size`.
+#' @section Universe:
+#' With `annotated.only = TRUE` (the default) the universe and every set are cut
+#' to the genes that have at least one term in `term2gene`, as clusterProfiler's
+#' `enrichGO()` and `enricher()` do; the results then agree with theirs (same
+#' `pAdjustMethod`, `minGSSize`, `maxGSSize` and `universe`). With `FALSE` every
+#' gene of `universe` counts, annotated or not, which gives smaller p-values
+#' when many genes have no term. The returned table says which in its attribute
+#' `universe` and in `universe_size`.
 #'
 #' @param sets A named list of gene vectors.
 #' @param universe All genes that could have been selected: the features of the

@@ -177,7 +177,7 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
     }
     if (!missing(group) && (is.character(group) || is.factor(group)) &&
         length(group) == 1L && ncol(x) != 1L) {
-        stop(sprintf(paste0("group = \"%s\" names a column, but a matrix has ",
+        stop(.sprintf(c("group = \"%s\" names a column, but a matrix has ",
             "no colData: give one group label per sample (column)"),
             as.character(group)), call. = FALSE)
     }

@@ -49,13 +49,11 @@
 #' res <- try(installMSSVAE(file.path(tempdir(), "no-such-checkout")),
 #'     silent = TRUE)
 #' cat(res)
-#' \dontrun{
-#' ## From a checkout of the repository (a few minutes: PyTorch is large)
-#' installMSSVAE("/path/to/mssvae")
-#' ## From a wheel, with PyTorch's CPU build
-#' installMSSVAE("mssvae-0.99.0-py3-none-any.whl",
-#'     torch.index = "https://download.pytorch.org/whl/cpu")
-#' }
+#' ## From a checkout of the repository (a few minutes: PyTorch is large):
+#' ## installMSSVAE("/path/to/mssvae")
+#' ## From a wheel, with PyTorch's CPU build:
+#' ## installMSSVAE("mssvae-0.99.0-py3-none-any.whl",
+#' ##     torch.index = "https://download.pytorch.org/whl/cpu")
 #' @export
 installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
     torch.index = NULL, system.site.packages = FALSE, no.deps = FALSE,
@@ -113,7 +111,7 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
         return(source)
     }
     if (!file.exists(source)) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "the source %s does not exist; give the path of a checkout of ",
             "the mssvae repository (the folder holding pyproject.toml), a ",
             "wheel or source archive of mssvae %s, or a git URL ",
@@ -122,7 +120,7 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
     source <- normalizePath(source)
     if (dir.exists(source) &&
         !file.exists(file.path(source, "pyproject.toml"))) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "the source %s holds no pyproject.toml: give the top folder of ",
             "a checkout of the mssvae repository, or a wheel or source ",
             "archive"), source), call. = FALSE)
@@ -141,7 +139,7 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
     }
     if (file.exists(envdir) && length(dir(envdir, all.files = TRUE,
         no.. = TRUE))) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "envdir %s exists and is not a virtual environment; give an ",
             "empty or new folder"), envdir), call. = FALSE)
     }
@@ -153,26 +151,28 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
         envdir, python = python, packages = FALSE,
         system_site_packages = system.site.packages
     )), error = function(e) e)
-    if (inherits(res, "error") || !file.exists(py)) {
+    failed <- inherits(res, "condition")
+    if (failed || !file.exists(py)) {
         unlink(envdir, recursive = TRUE)
-        stop(sprintf(paste0(
+        why <- if (failed) conditionMessage(res) else "no bin/python was made"
+        stop(.sprintf(c(
             "could not create a virtual environment in %s: %s; give a ",
             "Python >= 3.10 with its venv module as `python`, or ",
-            "venv = FALSE to install into that Python"), envdir,
-            if (inherits(res, "error")) conditionMessage(res) else
-                "no bin/python was made"), call. = FALSE)
+            "venv = FALSE to install into that Python"), envdir, why),
+            call. = FALSE)
     }
     .check_python_version(py)
     list(python = py, created = TRUE)
 }
 
 .check_python_version <- function(python) {
-    v <- suppressWarnings(system2(python, c("-c", shQuote(
+    run <- .system_out(python, c("-c", shQuote(
         "import sys; print('%d.%d' % sys.version_info[:2])"
-    )), stdout = TRUE, stderr = TRUE))
-    if (!is.null(attr(v, "status")) || !length(v) ||
+    )))
+    v <- run$out
+    if (run$status != 0L || !length(v) ||
         utils::compareVersion(v[length(v)], "3.10") < 0) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "mssvae needs Python >= 3.10; %s is %s. Give another as ",
             "`python` to installMSSVAE()"), python,
             if (length(v)) v[length(v)] else "not runnable"), call. = FALSE)
@@ -180,27 +180,35 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
     invisible(TRUE)
 }
 
+# Runs a command with its output in a file (a failing command then gives
+# its exit status, not a warning): list(status, out).
+.system_out <- function(command, args) {
+    log <- tempfile("mssvae-run", fileext = ".log")
+    on.exit(unlink(log), add = TRUE)
+    status <- system2(command, args, stdout = log, stderr = log)
+    out <- if (file.exists(log)) readLines(log, warn = FALSE) else character()
+    list(status = as.integer(status), out = out)
+}
+
 # Runs a command; on failure stops with the last lines of its output.
 .run_step <- function(command, args, what, next.step) {
-    out <- suppressWarnings(system2(command, args, stdout = TRUE,
-        stderr = TRUE))
-    status <- attr(out, "status")
-    if (!is.null(status) && status != 0L) {
-        tail <- utils::tail(out[nzchar(trimws(out))], 8L)
-        stop(sprintf("%s (exit status %d):\n%s\n%s", what, status,
-            paste(tail, collapse = "\n"), next.step), call. = FALSE)
+    run <- .system_out(command, args)
+    if (run$status != 0L) {
+        tail <- utils::tail(run$out[nzchar(trimws(run$out))], 8L)
+        stop(what, " (exit status ", run$status, "):\n",
+            paste(tail, collapse = "\n"), "\n", next.step, call. = FALSE)
     }
-    invisible(out)
+    invisible(run$out)
 }
 
 .pip_next_step <- function(source) {
-    paste0(
+    .sprintf(c(
         "Nothing was recorded. Next step: check that pip can reach a ",
         "package index (PyPI) from this machine; without a network route, ",
         "download the wheels elsewhere (pip download) and pass pip.args = ",
         "c(\"--no-index\", \"--find-links\", \"/path/to/wheels\"); or check ",
-        "the source ", source, "."
-    )
+        "the source %s."
+    ), source)
 }
 
 # The new Python must import mssvae (and its bridge) of this R package's
@@ -213,7 +221,7 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
         "dependencies (no.deps = FALSE) or look at the error above."))
     version <- out[length(out)]
     if (!identical(version, .r_version())) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "%s holds mssvae %s but this R package is version %s; nothing ",
             "was recorded. Give a source of version %s (the checkout this R ",
             "package came from)"), source, version, .r_version(),

@@ -22,7 +22,7 @@ plotLoadings <- function(x, threshold = 0.5, which = "all", max.genes = 60L) {
     df <- loadingsTable(x, which = which, active.only = TRUE,
         threshold = threshold)
     if (!nrow(df)) {
-        stop(sprintf(paste0("no factor has a loading with |W| > %g; lower ",
+        stop(.sprintf(c("no factor has a loading with |W| > %g; lower ",
             "`threshold` or fit longer"), threshold), call. = FALSE)
     }
     strong <- df[abs(df$weight) > threshold, , drop = FALSE]
@@ -135,7 +135,7 @@ plotLoss <- function(x, components = NULL) {
         if (!colour.by %in% colnames(cd)) {
             own <- colnames(cd)[!colnames(cd) %in%
                 c("MSSVAE_shared", "MSSVAE_specific")]
-            stop(sprintf(paste0("colour.by = \"%s\" is not a colData column; ",
+            stop(.sprintf(c("colour.by = \"%s\" is not a colData column; ",
                 "available: %s"), colour.by, .collapse(own)), call. = FALSE)
         }
         return(list(values = cd[[colour.by]], name = colour.by))

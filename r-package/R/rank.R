@@ -132,7 +132,7 @@ rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L,
         } else {
             sprintf("model.dir \"%s\" does not exist", model.dir)
         }
-        stop(sprintf(paste0("%s; the ranking runs the fitted networks: refit ",
+        stop(.sprintf(c("%s; the ranking runs the fitted networks: refit ",
             "with fitMSSVAE(..., model.dir = \"dir\") or give model.dir"),
             what), call. = FALSE)
     }

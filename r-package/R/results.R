@@ -34,7 +34,7 @@
     }
     bad <- setdiff(which, names(blocks))
     if (length(bad)) {
-        stop(sprintf(paste0("which = %s is not \"all\", \"shared\" or a ",
+        stop(.sprintf(c("which = %s is not \"all\", \"shared\" or a ",
             "group; groups: %s"), paste(sprintf("\"%s\"", bad),
             collapse = ", "), .collapse(names(blocks)[-1])), call. = FALSE)
     }
@@ -109,7 +109,7 @@ factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L,
 .warn_dense_sets <- function(sets, n.features, threshold) {
     dense <- names(sets)[lengths(sets) > n.features / 2]
     if (length(dense)) {
-        warning(sprintf(paste0(
+        warning(.sprintf(c(
             "the gene sets of %s hold more than half of the %d fitted ",
             "features (|W| > %g): W is not sparse yet, so these sets say ",
             "little; fit longer (more epochs) or raise `threshold`"),

@@ -13,6 +13,10 @@
     paste(v, collapse = ", ")
 }
 
+# sprintf() with its format in pieces, for messages wrapped at 80 columns:
+# .sprintf(c("first part ", "second part %s"), x).
+.sprintf <- function(fmt, ...) sprintf(paste(fmt, collapse = ""), ...)
+
 .check_choice <- function(value, choices, what) {
     if (identical(value, choices)) {
         return(choices[1])
@@ -37,7 +41,7 @@
         n != 1L) {
         key <- as.character(group)
         if (!key %in% cols) {
-            stop(sprintf(paste0("group column \"%s\" is not in colData(x); ",
+            stop(.sprintf(c("group column \"%s\" is not in colData(x); ",
                 "available columns: %s"), key, .collapse(cols, 50L)),
                 call. = FALSE)
         }
@@ -48,7 +52,7 @@
             "label per sample", call. = FALSE)
     }
     if (length(group) != n) {
-        stop(sprintf(paste0("`group` has %d labels for %d samples (columns ",
+        stop(.sprintf(c("`group` has %d labels for %d samples (columns ",
             "of x); give one label per sample or a colData column name"),
             length(group), n), call. = FALSE)
     }
@@ -56,13 +60,18 @@
         first <- which(is.na(group))[1]
         name <- if (is.null(colnames(x))) first else
             sprintf("'%s' (column %d)", colnames(x)[first], first)
-        stop(sprintf(paste0("%d samples have no group label (first: sample ",
+        stop(.sprintf(c("%d samples have no group label (first: sample ",
             "%s); drop them or give them a group"), sum(is.na(group)), name),
             call. = FALSE)
     }
     levels <- if (is.factor(group)) levels(droplevels(group)) else
         sort(unique(as.character(group)))
     labels <- as.character(group)
+    .check_group_levels(labels, levels)
+    list(labels = labels, levels = levels, key = key)
+}
+
+.check_group_levels <- function(labels, levels) {
     if ("shared" %in% levels) {
         stop("a group is named \"shared\", the name of the shared block of ",
             "factors (shared_1, ...); rename that group", call. = FALSE)
@@ -70,12 +79,12 @@
     sizes <- table(factor(labels, levels = levels))
     if (any(sizes < 2L)) {
         small <- sizes[sizes < 2L]
+        too_small <- sprintf("\"%s\" (%d)", names(small), as.integer(small))
         stop("every group needs at least 2 samples; too small: ",
-            paste(sprintf("\"%s\" (%d)", names(small), as.integer(small)),
-                collapse = ", "),
-            ". Merge or drop these groups", call. = FALSE)
+            .collapse(too_small), ". Merge or drop these groups",
+            call. = FALSE)
     }
-    list(labels = labels, levels = levels, key = key)
+    invisible(TRUE)
 }
 
 .get_assay <- function(x, assay.type) {
@@ -135,7 +144,7 @@
     }
     if (is.logical(subset)) {
         if (length(subset) != G) {
-            stop(sprintf(paste0("a logical subset.row needs one value per ",
+            stop(.sprintf(c("a logical subset.row needs one value per ",
                 "feature (%d), got %d"), G, length(subset)), call. = FALSE)
         }
         if (anyNA(subset)) stop("subset.row holds NA values", call. = FALSE)
@@ -167,7 +176,7 @@
         stop("subset.row names some features more than once", call. = FALSE)
     }
     if (length(idx) < 2L) {
-        stop(sprintf(paste0("subset.row keeps %d features; the model needs ",
+        stop(.sprintf(c("subset.row keeps %d features; the model needs ",
             "more features than factors"), length(idx)), call. = FALSE)
     }
     sort(idx)

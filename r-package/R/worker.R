@@ -32,7 +32,7 @@
 
 .fix_hint <- function() {
     repo <- .install_record()$repository
-    sprintf(paste0(
+    .sprintf(c(
         "set it up from R with installMSSVAE(\"%s\") (see ?installMSSVAE), ",
         "or run `make setup` and `make r-install` in the repository, or ",
         "install the Python package with `pip install %s` into a Python of ",
@@ -125,7 +125,7 @@ mssvaeAvailable <- function(verbose = TRUE) {
         source <- "the Python reticulate had already started in this R session"
         wanted <- .python_candidates()
         if (length(wanted) && !.same_file(wanted[[1]]$path, python)) {
-            .check_importable(python, source, extra = sprintf(paste0(
+            .check_importable(python, source, extra = .sprintf(c(
                 " (%s asks for %s, but a Python can be started only once ",
                 "per R session: restart R and call mssvae first)"),
                 wanted[[1]]$source, wanted[[1]]$path))
@@ -149,7 +149,7 @@ mssvaeAvailable <- function(verbose = TRUE) {
     bridge <- reticulate::import("mssvae.bridge", convert = FALSE)
     versions <- reticulate::py_to_r(bridge$version())
     if (!identical(versions$mssvae, .r_version())) {
-        stop(sprintf(paste0(
+        stop(.sprintf(c(
             "the Python mssvae (%s, in %s) is version %s but this R package ",
             "is version %s; install both from the same checkout: %s"),
             python, source, versions$mssvae, .r_version(), .fix_hint()),
@@ -218,8 +218,9 @@ mssvaeAvailable <- function(verbose = TRUE) {
     if (short %in% c("FitInterrupted", "KeyboardInterrupt")) {
         stop(text, call. = FALSE)
     }
-    stop(sprintf("the mssvae Python core failed (%s): %s",
-        if (nzchar(short)) short else "error", text), call. = FALSE)
+    kind <- if (nzchar(short)) short else "exception"
+    stop(sprintf("the mssvae Python core failed (%s): %s", kind, text),
+        call. = FALSE)
 }
 
 # The core's messages name Python arguments and 0-based (sample, feature)
