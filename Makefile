@@ -106,8 +106,8 @@ $(R_TARBALL): $(R_PKG_FILES) vignettes/mssvae.Rmd $(VENV)/.installed
 	@mkdir -p $(R_CHECK_DIR)
 	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD build ../../r-package
 
-# With Python the tests and examples run. The vignette is left out (--ignore-vignettes): R CMD
-# build knitted it with Python already, and r-check-nopython checks it as a user without Python.
+# With Python the tests, the examples and the vignette's code run; the vignette is not knitted a
+# second time (--no-build-vignettes: R CMD build knitted it with Python already).
 r-check: $(R_TARBALL)
 	rm -rf $(R_CHECK_DIR)/with-python && mkdir -p $(R_CHECK_DIR)/with-python
 	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD check --no-manual --no-build-vignettes \
@@ -130,11 +130,10 @@ r-check-nopython: $(R_TARBALL)
 # Its version-number check asks BiocManager which Bioconductor is release and which devel;
 # tests/bioconductor-config.yaml answers for R 4.2 without the network (bioconductor.org/config.yaml).
 bioccheck: $(R_TARBALL)
-	cd $(R_CHECK_DIR) && $(WITH_PY) BIOCONDUCTOR_CONFIG_FILE=$(abspath tests/bioconductor-config.yaml) Rscript -e 'BiocCheck::BiocCheck("$(notdir $(R_TARBALL))", \
-		`no-check-deprecated` = TRUE, `no-check-CRAN` = TRUE, `no-check-bioc-help` = TRUE, \
-		`no-check-remotes` = TRUE)' > bioccheck.out 2>&1 || { cat bioccheck.out; exit 1; }
-	@grep -E '[0-9]+ ERRORS? \| [0-9]+ WARNINGS? \| [0-9]+ NOTES?' $(R_CHECK_DIR)/bioccheck.out
-	@grep -Eq '^[^0-9]*0 ERRORS \| 0 WARNINGS' $(R_CHECK_DIR)/bioccheck.out
+	cd $(R_CHECK_DIR) && $(WITH_PY) BIOCONDUCTOR_CONFIG_FILE=$(abspath tests/bioconductor-config.yaml) \
+		Rscript ../../tests/bioccheck.R $(notdir $(R_TARBALL)) > bioccheck.out 2>&1 || \
+		{ cat bioccheck.out; exit 1; }
+	@grep -E '^BiocCheck:|\* (NOTE|WARNING|ERROR)' $(R_CHECK_DIR)/bioccheck.out
 
 # The R-only install path: the tarball into an empty library, installMSSVAE() with this checkout
 # as source into a temporary virtual environment, a tiny fit (tests/r-install-path.R).

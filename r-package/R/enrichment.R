@@ -53,11 +53,11 @@ goTerm2Gene <- function(genes, org.db = "org.Hs.eg.db", keytype = "SYMBOL",
     t2g
 }
 
-# AnnotationDbi::select() without its note on 1:many mappings (which is what
-# GOALL is); other messages pass.
+# AnnotationDbi::select() without its note on 1:1 and 1:many mappings (GOALL
+# is one-to-many); other messages pass.
 .select_quietly <- function(...) {
     withCallingHandlers(AnnotationDbi::select(...), message = function(m) {
-        if (grepl("1:many mapping", conditionMessage(m), fixed = TRUE)) {
+        if (grepl("returned 1:(1|many) mapping", conditionMessage(m))) {
             invokeRestart("muffleMessage")
         }
     })

@@ -161,7 +161,10 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
             "venv = FALSE to install into that Python"), envdir, why),
             call. = FALSE)
     }
-    .check_python_version(py)
+    tryCatch(.check_python_version(py), error = function(e) {
+        unlink(envdir, recursive = TRUE)
+        stop(e)
+    })
     list(python = py, created = TRUE)
 }
 
@@ -185,9 +188,25 @@ installMSSVAE <- function(source, envdir = NULL, python = NULL, venv = TRUE,
 .system_out <- function(command, args) {
     log <- tempfile("mssvae-run", fileext = ".log")
     on.exit(unlink(log), add = TRUE)
-    status <- system2(command, args, stdout = log, stderr = log)
+    status <- system2(command, args, stdout = log, stderr = log,
+        env = .subprocess_ld_path())
     out <- if (file.exists(log)) readLines(log, warn = FALSE) else character()
     list(status = as.integer(status), out = out)
+}
+
+# R starts with LD_LIBRARY_PATH led by its own and the system's library
+# folders (etc/ldpaths). A Python built with a shared libpython (pyenv's, for
+# one) then loads the system's libpython, not its own, and its ssl module
+# fails ("undefined symbol"), so pip cannot reach an index. Python commands
+# run without those folders (the loader still searches the system ones, after
+# the Python's own).
+.subprocess_ld_path <- function() {
+    ld <- strsplit(Sys.getenv("LD_LIBRARY_PATH"), ":", fixed = TRUE)[[1]]
+    ours <- c(R.home("lib"), "/lib", "/usr/lib", "/lib64", "/usr/lib64",
+        Sys.glob("/lib/*-linux-gnu"), Sys.glob("/usr/lib/*-linux-gnu"))
+    norm <- function(p) normalizePath(p, mustWork = FALSE)
+    keep <- ld[nzchar(ld) & !norm(ld) %in% norm(ours)]
+    paste0("LD_LIBRARY_PATH=", shQuote(paste(keep, collapse = ":")))
 }
 
 # Runs a command; on failure stops with the last lines of its output.

@@ -70,3 +70,12 @@ test_that("mssvaeAvailable() answers FALSE with the reason, and no error", {
     expect_match(out, "not available: the Python given by options")
     expect_match(out, "installMSSVAE(", fixed = TRUE)
 })
+
+test_that("Python commands run without R's library folders first", {
+    withr::local_envvar(LD_LIBRARY_PATH = paste(R.home("lib"), "/usr/lib",
+        "/opt/mine/lib", sep = ":"))
+    expect_identical(mssvae:::.subprocess_ld_path(),
+        "LD_LIBRARY_PATH='/opt/mine/lib'")
+    withr::local_envvar(LD_LIBRARY_PATH = "")
+    expect_identical(mssvae:::.subprocess_ld_path(), "LD_LIBRARY_PATH=''")
+})
