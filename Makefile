@@ -45,7 +45,7 @@ test-python:
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) mssvae_demo .pytest_cache
+	rm -rf $(VENV) mssvae_demo .pytest_cache out/r-check
 
 # ----- R package (r-package/) and vignettes ------------------------------------------------
 # r-install records the absolute path of the venv's Python in the installed package
