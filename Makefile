@@ -11,16 +11,19 @@ export DEBIAN_FRONTEND := noninteractive
 # R from Debian (no CRAN/Bioconductor needed); rpy2 builds against it, so it comes first.
 DEB_PACKAGES := r-base-dev r-cran-reticulate r-bioc-singlecellexperiment r-bioc-summarizedexperiment \
 	r-bioc-s4vectors r-cran-matrix r-cran-ggplot2 r-cran-patchwork r-cran-testthat r-cran-knitr \
-	r-cran-rmarkdown r-cran-roxygen2 pandoc r-bioc-org.hs.eg.db r-bioc-go.db r-bioc-annotationdbi r-cran-cli
+	r-cran-rmarkdown r-cran-roxygen2 pandoc r-bioc-org.hs.eg.db r-bioc-go.db r-bioc-annotationdbi r-cran-cli \
+	r-cran-withr r-bioc-biocparallel r-bioc-bioccheck r-bioc-biocstyle
 
-.PHONY: setup system-deps python-deps demo test test-python clean r-deps r-install test-r vignettes
+.PHONY: setup system-deps python-deps demo test test-python clean r-deps r-install test-r vignettes \
+	r-build r-check r-check-nopython bioccheck test-r-install-path
 
 setup: system-deps python-deps
 
 system-deps:
 	@dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1 || { \
 		echo "Installing Debian packages: $(DEB_PACKAGES)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); }
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $(DEB_PACKAGES); }
 
 python-deps: $(VENV)/.installed
 
@@ -36,13 +39,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/mssvae demo --out-dir mssvae_demo
 
-test: setup r-install test-python test-r vignettes
+test: setup r-install test-python test-r vignettes r-check r-check-nopython bioccheck test-r-install-path
 
 test-python:
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) mssvae_demo .pytest_cache
+	rm -rf $(VENV) mssvae_demo .pytest_cache out/r-check
 
 # ----- R package (r-package/) and vignettes ------------------------------------------------
 # r-install records the absolute path of the venv's Python in the installed package
@@ -73,7 +76,70 @@ r-install: setup
 test-r: r-install
 	Rscript -e 'testthat::test_dir("r-package/tests/testthat", package = "mssvae", load_package = "installed", stop_on_failure = TRUE)'
 
-vignettes: r-install
+# The R vignette is knitted by `R CMD build` (r-build) into the tarball's inst/doc, and copied to
+# out/vignettes; its clusterProfiler chunk is run against a stand-in clusterProfiler (not in
+# Debian) that finds nothing, then one term; the Python vignette runs here.
+vignettes: r-build
 	@mkdir -p $(VIGNETTE_OUT)
-	Rscript -e 'rmarkdown::render("vignettes/mssvae.Rmd", output_dir = "$(VIGNETTE_OUT)", intermediates_dir = tempdir(), quiet = TRUE)'
+	tar -xzf $(R_TARBALL) -C $(VIGNETTE_OUT) --strip-components=3 mssvae/inst/doc/mssvae.html
+	Rscript tests/vignette-clusterprofiler-chunk.R
 	$(PY) vignettes/mssvae_python.py --out-dir $(VIGNETTE_OUT)/python
+
+# ----- Bioconductor checks on the built tarball (out/r-check) -------------------------------
+# r-package/vignettes/mssvae.Rmd is a symlink to vignettes/mssvae.Rmd (one source); R CMD build
+# stores the file itself in the tarball and knits it with the checkout's Python.
+# The checks see no Python but the one named here: MSSVAE_PYTHON for the checks with Python, and
+# for the one without, no MSSVAE_PYTHON / RETICULATE_PYTHON and empty R_USER_* folders (no record
+# of an installMSSVAE() made elsewhere). clusterProfiler (Suggests) is not packaged in Debian.
+R_VERSION := $(shell sed -n 's/^Version: //p' r-package/DESCRIPTION)
+R_CHECK_DIR := out/r-check
+R_TARBALL := $(R_CHECK_DIR)/mssvae_$(R_VERSION).tar.gz
+WITH_PY := env MSSVAE_PYTHON=$(abspath $(PY)) _R_CHECK_FORCE_SUGGESTS_=false
+NO_PY = env -u MSSVAE_PYTHON -u RETICULATE_PYTHON R_USER_CONFIG_DIR=$$tmp/config \
+	R_USER_DATA_DIR=$$tmp/data _R_CHECK_FORCE_SUGGESTS_=false
+# Fails on ERROR or WARNING in a check log's Status line (R CMD check exits 0 on WARNING).
+CHECK_STATUS = grep -H '^Status:' $(1) && ! grep -Eq '^Status:.*(ERROR|WARNING)' $(1)
+
+r-build: $(R_TARBALL)
+
+$(R_TARBALL): $(R_PKG_FILES) vignettes/mssvae.Rmd $(VENV)/.installed
+	@mkdir -p $(R_CHECK_DIR)
+	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD build ../../r-package
+
+# With Python the tests, the examples and the vignette's code run; the vignette is not knitted a
+# second time (--no-build-vignettes: R CMD build knitted it with Python already).
+r-check: $(R_TARBALL)
+	rm -rf $(R_CHECK_DIR)/with-python && mkdir -p $(R_CHECK_DIR)/with-python
+	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD check --no-manual --no-build-vignettes \
+		-o with-python $(notdir $(R_TARBALL)) > with-python/check.out 2>&1 || \
+		{ tail -50 with-python/check.out; exit 1; }
+	@$(call CHECK_STATUS,$(R_CHECK_DIR)/with-python/mssvae.Rcheck/00check.log)
+
+# Without Python, as an R user who has not run installMSSVAE(): tests and examples that need it
+# skip with a message, the vignette shows its code unevaluated.
+r-check-nopython: $(R_TARBALL)
+	rm -rf $(R_CHECK_DIR)/no-python && mkdir -p $(R_CHECK_DIR)/no-python
+	cd $(R_CHECK_DIR) && tmp=$$(mktemp -d) && $(NO_PY) R CMD check --no-manual \
+		-o no-python $(notdir $(R_TARBALL)) > no-python/check.out 2>&1 || \
+		{ tail -50 no-python/check.out; exit 1; }
+	@$(call CHECK_STATUS,$(R_CHECK_DIR)/no-python/mssvae.Rcheck/00check.log)
+	@grep -h -A3 'Python core is not set up' \
+		$(R_CHECK_DIR)/no-python/mssvae.Rcheck/tests/testthat.Rout* | head -4
+
+# BiocCheck 1.34 (Debian) with the checks that need a Bioconductor or CRAN host switched off.
+# Its version-number check asks BiocManager which Bioconductor is release and which devel;
+# tests/bioconductor-config.yaml answers for R 4.2 without the network (bioconductor.org/config.yaml).
+bioccheck: $(R_TARBALL)
+	cd $(R_CHECK_DIR) && $(WITH_PY) BIOCONDUCTOR_CONFIG_FILE=$(abspath tests/bioconductor-config.yaml) \
+		Rscript ../../tests/bioccheck.R $(notdir $(R_TARBALL)) > bioccheck.out 2>&1 || \
+		{ cat bioccheck.out; exit 1; }
+	@grep -E '^BiocCheck:|\* (NOTE|WARNING|ERROR)' $(R_CHECK_DIR)/bioccheck.out
+
+# The R-only install path: the tarball into an empty library, installMSSVAE() with this checkout
+# as source into a temporary virtual environment, a tiny fit (tests/r-install-path.R).
+test-r-install-path: $(R_TARBALL)
+	tmp=$$(mktemp -d) && mkdir -p $$tmp/lib && \
+		R CMD INSTALL --no-multiarch -l $$tmp/lib $(R_TARBALL) > $$tmp/install.log 2>&1 && \
+		$(NO_PY) R_LIBS=$$tmp/lib:$$R_LIBS Rscript tests/r-install-path.R $(CURDIR) $$tmp \
+			"$$($(PYTHON) -c 'import sys; print(sys.executable)')" && \
+		rm -rf $$tmp

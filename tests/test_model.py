@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -156,6 +158,16 @@ def test_factor_gene_sets_and_active_factors(counts_adata):
     assert mssvae.factor_gene_sets(a, which="g1") == {"g1_2": ["gene5"]}
     with pytest.raises(KeyError, match="g0"):
         mssvae.factor_gene_sets(a, which="nope")
+    # a set holding more than half of the fitted features warns (W not sparse yet)
+    n = a.n_vars
+    a.varm[C.W_SHARED][: n // 2 + 1, 0] = 1.0
+    with pytest.warns(UserWarning, match=rf"shared_1 hold more than half of the {n} fitted features"):
+        dense = mssvae.factor_gene_sets(a, threshold=0.5)
+    assert len(dense["shared_1"]) == n // 2 + 1
+    a.varm[C.W_SHARED][n // 2, 0] = 0.0  # exactly half: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mssvae.factor_gene_sets(a, threshold=0.5)
     table = model.active_factors(threshold=0.0)
     assert set(table.columns) >= {"factor", "block", "n_features", "top_features"}
 

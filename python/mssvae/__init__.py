@@ -4,7 +4,7 @@ Shared and group-specific latent factors for data measured on the same features 
 groups, with sparse feature-to-factor masks W that say which features belong to which factor.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.99.0"
 
 from .data import MSSVAEInputError  # noqa: E402
 from .diagnostics import support_overlaps  # noqa: E402

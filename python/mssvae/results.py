@@ -3,6 +3,8 @@ gene sets per factor (paper §5)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -103,6 +105,10 @@ def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size
     min_size
         Leave out factors with fewer features (inactive factors have none).
 
+    Warns (``UserWarning``) when a set holds more than half of the fitted features: W is not
+    sparse yet (the fit was too short), and such a set says little. R's ``factorGeneSets()``
+    warns the same way.
+
     Returns
     -------
     dict
@@ -120,4 +126,13 @@ def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size
             genes = w[w > threshold].sort_values(ascending=False).index.astype(str).tolist()
             if len(genes) >= min_size:
                 out[col] = genes
+    n_fitted = int(W.notna().any(axis=1).sum())
+    dense = [k for k, g in out.items() if len(g) > n_fitted / 2]
+    if dense:
+        warnings.warn(
+            f"the gene sets of {', '.join(dense)} hold more than half of the {n_fitted} fitted features "
+            f"(|W| > {threshold:g}): W is not sparse yet, so these sets say little; fit longer (more "
+            "epochs) or raise `threshold`",
+            stacklevel=2,
+        )
     return out

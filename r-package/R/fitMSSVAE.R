@@ -1,109 +1,131 @@
 #' Fit a multi-study sparse VAE
 #'
-#' Fits the multi-study sparse variational autoencoder (MSSVAE) of Moran and Krishnan to the
-#' samples (columns) of `x`, which belong to several groups (studies, diseases, cell types).
-#' The model learns shared factors, active in every group, and group-specific factors; its
-#' spike-and-slab lasso loadings \eqn{W} say which features (genes) load on which factor.
-#' The fit runs in the package's Python core through reticulate (see [mssvaePython()]).
+#' Fits the multi-study sparse variational autoencoder (MSSVAE) of Moran and
+#' Krishnan to the samples (columns) of `x`, which belong to several groups
+#' (studies, diseases, cell types). The model learns shared factors, active in
+#' every group, and group-specific factors; its spike-and-slab lasso loadings
+#' \eqn{W} say which features (genes) load on which factor. The fit runs in the
+#' package's Python core through reticulate (see [mssvaePython()]).
 #'
 #' @param x A [SummarizedExperiment::SummarizedExperiment] or
-#'   [SingleCellExperiment::SingleCellExperiment] with features in rows and samples in
-#'   columns, or a features x samples matrix (base `matrix` or a sparse `Matrix`).
-#' @param group The group of each sample: the name of a `colData(x)` column, or a vector or
-#'   factor with one label per sample. Factor levels set the order of the groups; otherwise
-#'   they are sorted. Every group needs at least two samples.
-#' @param assay.type The assay to fit (name or index); raw counts for `likelihood = "nb"`.
-#'   A sparse `dgCMatrix` assay reaches Python without being densified.
+#'   [SingleCellExperiment::SingleCellExperiment] with features in rows and
+#'   samples in columns, or a features x samples matrix (base `matrix` or a
+#'   sparse `Matrix`).
+#' @param group The group of each sample: the name of a `colData(x)` column, or
+#'   a vector or factor with one label per sample. Factor levels set the order
+#'   of the groups; otherwise they are sorted. Every group needs at least two
+#'   samples.
+#' @param assay.type The assay to fit (name or index); raw counts for
+#'   `likelihood = "nb"`. A sparse `dgCMatrix` assay reaches Python without
+#'   being densified.
 #' @param likelihood `"nb"` (negative binomial, for counts) or `"gaussian"`.
-#' @param n.shared Number of shared factors \eqn{K_S} to start from; the prior switches off
-#'   those the data do not need. `NULL`: the paper's Table 2 (50 for NB, 30 for Gaussian).
-#' @param n.specific Number of factors per group \eqn{K_m}: one number, or a vector named by
-#'   group. `NULL`: Table 2 (10 for NB, 5 for Gaussian).
-#' @param epochs The most training epochs; the fit stops sooner once the supports of \eqn{W}
-#'   and the loss have settled (see `early.stopping` under `...`). `NULL`: Table 2 (800 for
-#'   NB, 500 for Gaussian).
-#' @param batch.size Minibatch size. `NULL`: 512, or a quarter of the samples when that is
-#'   smaller (at least 32), so that small data sets take at least four steps per epoch.
-#' @param seed Random seed; the same seed on the same machine gives identical results.
-#' @param subset.row Features to fit (integer, logical or character index). The others get
-#'   `NA` loadings.
-#' @param hidden Widths of the two hidden layers of every network, e.g. `c(128, 64)`.
-#'   `NULL`: Table 2 (`c(256, 128)` for NB, `c(50, 50)` for Gaussian).
-#' @param sparsity.weight Weight of the spike-and-slab prior relative to the whole-data
-#'   likelihood (1 is the exact MAP weighting of the paper's Eq. 2.4). `NULL`: the Python
-#'   core's default.
-#' @param model.dir A directory to save the fitted model in (and checkpoints during the
-#'   fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
-#' @param covariates Nuisance covariates the decoder conditions on (batch, donor, library
-#'   protocol, ...), so that their variation need not occupy shared factors: names of
-#'   `colData(x)` columns, e.g. `c("batch", "donor")`, or a data.frame with one row per sample.
-#'   Factors, characters and logicals are one-hot coded without their first level (the
-#'   reference; a factor's first level, else the first in sorted order), numbers standardised;
-#'   the model adds a per-gene effect of each coded column to its decoder output, before the
-#'   link (inside the softplus for `"nb"`). The coding is saved with the model (`model.dir`).
-#'   `NULL`: none, the paper's model.
-#' @param threads CPU threads PyTorch may use for this fit; `NULL`: the cores other processes
-#'   leave idle when the fit starts (a core taken by another process stalls PyTorch's
-#'   threads). Default `getOption("mssvae.threads")`.
-#' @param verbose Show a progress bar (Python writes it to the standard error stream).
-#' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning rates of the
-#'   networks and of \eqn{W}), `lambda1`, `lambda0`, `lambda0.breaks` (the spike-and-slab
-#'   scales and the gradient steps where they change), `a`, `b` (the Beta prior of
-#'   \eqn{\eta}), `balance.groups`,
-#'   `device` (`"auto"`, `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`:
-#'   whether the encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
-#'   the NB default: log-normalised counts scaled per gene; `"raw"`: log1p(counts)),
-#'   `precision` (`"auto"`, the default: bf16 on GPUs and on CPUs with native bf16, else
-#'   `"fp32"`; or `"fp32"`, `"bf16"`, `"fp16"`), `early.stopping` (default `TRUE`; `FALSE`
-#'   runs all `epochs`), `stopping.tol`, `stopping.patience` (the rule's relative loss
-#'   improvement, default 1e-3, and its window in epochs, default 10), `max.steps` (the most
-#'   gradient steps), `fold.switched` (`TRUE`: a
-#'   program estimated once in every group's block is moved into the shared block, the paper's
-#'   post-processing for "information switching", App. C.3; recorded in
+#' @param n.shared Number of shared factors \eqn{K_S} to start from; the prior
+#'   switches off those the data do not need. `NULL`: the paper's Table 2 (50
+#'   for NB, 30 for Gaussian).
+#' @param n.specific Number of factors per group \eqn{K_m}: one number, or a
+#'   vector named by group. `NULL`: Table 2 (10 for NB, 5 for Gaussian).
+#' @param epochs The most training epochs; the fit stops sooner once the
+#'   supports of \eqn{W} and the loss have settled (see `early.stopping` under
+#'   `...`). `NULL`: Table 2 (800 for NB, 500 for Gaussian).
+#' @param batch.size Minibatch size. `NULL`: 512, or a quarter of the samples
+#'   when that is smaller (at least 32), so that small data sets take at least
+#'   four steps per epoch.
+#' @param seed Random seed; the same seed on the same machine gives identical
+#'   results.
+#' @param subset.row Features to fit (integer, logical or character index). The
+#'   others get `NA` loadings.
+#' @param hidden Widths of the two hidden layers of every network, e.g. `c(128,
+#'   64)`. `NULL`: Table 2 (`c(256, 128)` for NB, `c(50, 50)` for Gaussian).
+#' @param sparsity.weight Weight of the spike-and-slab prior relative to the
+#'   whole-data likelihood (1 is the exact MAP weighting of the paper's Eq.
+#'   2.4). `NULL`: the Python core's default.
+#' @param model.dir A directory to save the fitted model in (and checkpoints
+#'   during the fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
+#' @param covariates Nuisance covariates the decoder conditions on (batch,
+#'   donor, library protocol, ...), so that their variation need not occupy
+#'   shared factors: names of `colData(x)` columns, e.g. `c("batch", "donor")`,
+#'   or a data.frame with one row per sample. Factors, characters and logicals
+#'   are one-hot coded without their first level (the reference; a factor's
+#'   first level, else the first in sorted order), numbers standardised; the
+#'   model adds a per-gene effect of each coded column to its decoder output,
+#'   before the link (inside the softplus for `"nb"`). The coding is saved with
+#'   the model (`model.dir`). `NULL`: none, the paper's model.
+#' @param threads CPU threads PyTorch may use for this fit; `NULL`: the cores
+#'   other processes leave idle when the fit starts (a core taken by another
+#'   process stalls PyTorch's threads). Default `getOption("mssvae.threads")`.
+#' @param verbose Show a progress bar (Python writes it to the standard error
+#'   stream).
+#' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning
+#'   rates of the networks and of \eqn{W}), `lambda1`, `lambda0`,
+#'   `lambda0.breaks` (the spike-and-slab scales and the gradient steps where
+#'   they change), `a`, `b`
+#'   (the Beta prior of \eqn{\eta}), `balance.groups`, `device` (`"auto"`,
+#'   `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`: whether the
+#'   encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
+#'   the NB default: log-normalised counts scaled per gene; `"raw"`:
+#'   log1p(counts)), `precision` (`"auto"`, the default: bf16 on GPUs and on
+#'   CPUs with native bf16, else `"fp32"`; or `"fp32"`, `"bf16"`, `"fp16"`),
+#'   `early.stopping` (default `TRUE`; `FALSE` runs all `epochs`),
+#'   `stopping.tol`, `stopping.patience` (the rule's relative loss improvement,
+#'   default 1e-3, and its window in epochs, default 10), `max.steps` (the most
+#'   gradient steps), `fold.switched` (`TRUE`: a program estimated once in every
+#'   group's block is moved into the shared block, the paper's post-processing
+#'   for "information switching", App. C.3; recorded in
 #'   `metadata(x)$MSSVAE$folded`; default `FALSE`).
 #'
-#' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding it as assay
-#'   `assay.type`):
+#' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding
+#'   it as assay `assay.type`):
 #' \describe{
-#'   \item{`rowData(x)$MSSVAE_W_shared`}{the shared loadings \eqn{W^{(S)}}, a features x
-#'     \eqn{K_S} matrix column with column names `shared_1`, `shared_2`, ...}
-#'   \item{`rowData(x)$MSSVAE_W_<group>`}{one matrix column per group (features x \eqn{K_m}),
-#'     column names `<group>_1`, ...; e.g. `rowData(x)[["MSSVAE_W_T cell"]]`.}
-#'   \item{`reducedDim(x, "MSSVAE_shared")`}{posterior means of the shared latents
-#'     (samples x \eqn{K_S}); for a plain SummarizedExperiment: `colData(x)$MSSVAE_shared`.}
-#'   \item{`reducedDim(x, "MSSVAE_specific")`}{each sample's own group's latents (samples x
-#'     max \eqn{K_m}, columns `specific_1`, ...; zero where its group has fewer); for a
-#'     plain SummarizedExperiment: `colData(x)$MSSVAE_specific`.}
+#'   \item{`rowData(x)$MSSVAE_W_shared`}{the shared loadings \eqn{W^{(S)}}, a
+#'     features x \eqn{K_S} matrix column with column names `shared_1`,
+#'     `shared_2`, ...}
+#'   \item{`rowData(x)$MSSVAE_W_<group>`}{one matrix column per group (features
+#'     x \eqn{K_m}), column names `<group>_1`, ...; e.g.
+#'     `rowData(x)[["MSSVAE_W_T cell"]]`.}
+#'   \item{`reducedDim(x, "MSSVAE_shared")`}{posterior means of the shared
+#'     latents (samples x \eqn{K_S}); for a plain SummarizedExperiment:
+#'     `colData(x)$MSSVAE_shared`.}
+#'   \item{`reducedDim(x, "MSSVAE_specific")`}{each sample's own group's latents
+#'     (samples x max \eqn{K_m}, columns `specific_1`, ...; zero where its group
+#'     has fewer); for a plain SummarizedExperiment:
+#'     `colData(x)$MSSVAE_specific`.}
 #'   \item{`colData(x)$MSSVAE_group`}{the group of each sample, a factor.}
-#'   \item{`metadata(x)$MSSVAE`}{a list with the same entries as `.uns["mssvae"]` in
-#'     Python: `groups`, `group_key`, `n_specific`, `eta_shared`, `eta_specific` (named
-#'     by factor), `p_star` (features x factors), `phi` (NB) or `sigma2` (Gaussian),
-#'     `features_used`, `history` (a data.frame: one row per epoch), `settings`, `versions`,
-#'     `runtime` (device, the decoder's precision and why, threads, batch size), `stopping`
-#'     (epochs and steps run, `reason`: `"converged"`, `"max_epochs"` or `"max_steps"`);
-#'     with covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
-#'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded columns: each
-#'     gene's effect on the decoder output);
-#'     and from R: `assay_type`, `subset_row`, `model_dir`, `warnings`.}
+#'   \item{`metadata(x)$MSSVAE`}{a list with the same entries as
+#'     `.uns["mssvae"]` in Python: `groups`, `group_key`, `n_specific`,
+#'     `eta_shared`, `eta_specific` (named by factor), `p_star` (features x
+#'     factors), `phi` (NB) or `sigma2` (Gaussian), `features_used`, `history`
+#'     (a data.frame: one row per epoch), `settings`, `versions`, `runtime`
+#'     (device, the decoder's precision and why, threads, batch size),
+#'     `stopping` (epochs and steps run, `reason`: `"converged"`,
+#'     `"max_epochs"` or `"max_steps"`); with
+#'     covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
+#'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded
+#'     columns: each gene's effect on the decoder output); and from R:
+#'     `assay_type`, `subset_row`, `model_dir`, `warnings`.}
 #' }
-#' Features outside `subset.row` have `NA` loadings; features constant in every sample are
-#' left out of the fit (with a warning) and get zero loadings.
+#' Features outside `subset.row` have `NA` loadings; features constant in every
+#' sample are left out of the fit (with a warning) and get zero loadings.
 #'
-#' @details Errors in the input stop with a message that says what is wrong and what to do:
-#' an unknown `group` or `covariates` column (the message lists the `colData` columns),
-#' missing labels or covariate values (how many, and the first sample), a
-#' group with fewer than two samples, NaN values, negative or non-integer values with the NB
-#' model, more factors than features.
+#' @details Errors in the input stop with a message that says what is wrong and
+#'   what to do: an unknown `group` or `covariates` column (the message lists
+#'   the `colData` columns), missing labels or covariate values (how many, and
+#'   the first sample), a group with fewer than two samples, NaN values,
+#'   negative or non-integer values with the NB model, more factors than
+#'   features.
 #'
-#' @seealso [factorGeneSets()], [loadingsTable()], [activeFactors()], [plotLoadings()],
-#'   [plotLatents()], [plotLoss()], [prepareMSSVAE()].
-#' @references Moran, G. E. and Krishnan, Nonlinear multi-study factor analysis (2026).
+#' @seealso [factorGeneSets()], [loadingsTable()], [activeFactors()],
+#'   [plotLoadings()], [plotLatents()], [plotLoss()], [prepareMSSVAE()].
+#' @references Moran, G. E. and Krishnan, Nonlinear multi-study factor analysis
+#'   (2026).
 #' @examples
-#' \dontrun{
-#' sce <- mssvaeExampleData()
-#' sce <- fitMSSVAE(sce, group = "lineage", n.shared = 10, n.specific = 3,
-#'                  hidden = c(32, 16), epochs = 20)
-#' factorGeneSets(sce)
+#' ## A tiny fit, seconds long: a few genes, tiny layers, three epochs (the
+#' ## vignette fits the whole example with more epochs).
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     sce
+#'     activeFactors(sce)[, c("factor", "n_genes", "top_genes")]
 #' }
 #' @name fitMSSVAE
 #' @export
@@ -112,14 +134,12 @@ setGeneric("fitMSSVAE", function(x, ...) standardGeneric("fitMSSVAE"))
 #' @rdname fitMSSVAE
 #' @importClassesFrom SummarizedExperiment SummarizedExperiment
 #' @export
-setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "counts",
-                                                        likelihood = c("nb", "gaussian"), n.shared = NULL,
-                                                        n.specific = NULL, epochs = NULL, batch.size = NULL,
-                                                        seed = 0L, subset.row = NULL, hidden = NULL,
-                                                        sparsity.weight = NULL, model.dir = NULL,
-                                                        covariates = NULL,
-                                                        threads = getOption("mssvae.threads"),
-                                                        verbose = FALSE, ...) {
+setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
+    assay.type = "counts", likelihood = c("nb", "gaussian"), n.shared = NULL,
+    n.specific = NULL, epochs = NULL, batch.size = NULL, seed = 0L,
+    subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
+    covariates = NULL, threads = getOption("mssvae.threads"), verbose = FALSE,
+    ...) {
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
     grp <- .resolve_group(x, if (missing(group)) NULL else group)
     mat <- .get_assay(x, assay.type)
@@ -135,7 +155,9 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
         seed = .count_or_null(seed, "seed", min = 0L),
         hidden = .hidden(hidden),
         sparsity_weight = .number_or_null(sparsity.weight, "sparsity.weight"),
-        model_dir = if (is.null(model.dir)) NULL else normalizePath(model.dir, mustWork = FALSE),
+        model_dir = if (!is.null(model.dir)) {
+            normalizePath(model.dir, mustWork = FALSE)
+        },
         threads = .count_or_null(threads, "threads"),
         progress = isTRUE(verbose),
         group_key = grp$key,
@@ -146,7 +168,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
         mat <- mat[rows, , drop = FALSE]
     }
     res <- .worker_fit(.as_bridge_matrix(mat), grp$labels, grp$levels,
-                       .feature_names(x)[rows], .sample_names(x), args)
+        .feature_names(x)[rows], .sample_names(x), args)
     for (w in res$warnings) {
         warning(w, call. = FALSE)
     }
@@ -157,48 +179,71 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group, assay.type = "
 #' @export
 setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
     if (length(dim(x)) != 2L || is.data.frame(x)) {
-        stop("x must be a SummarizedExperiment, a SingleCellExperiment or a features x samples matrix",
-             if (is.data.frame(x)) " (convert a data.frame with as.matrix())", "; got an object of class ",
-             class(x)[1], call. = FALSE)
+        stop("x must be a SummarizedExperiment, a SingleCellExperiment or a ",
+            "features x samples matrix",
+            if (is.data.frame(x)) " (convert a data.frame with as.matrix())",
+            "; got an object of class ", class(x)[1], call. = FALSE)
     }
-    if (!missing(group) && (is.character(group) || is.factor(group)) && length(group) == 1L && ncol(x) != 1L) {
-        stop(sprintf("group = \"%s\" names a column, but a matrix has no colData: give one group label per sample (column)",
-                     as.character(group)), call. = FALSE)
+    if (!missing(group) && (is.character(group) || is.factor(group)) &&
+        length(group) == 1L && ncol(x) != 1L) {
+        stop(.sprintf(c("group = \"%s\" names a column, but a matrix has ",
+            "no colData: give one group label per sample (column)"),
+            as.character(group)), call. = FALSE)
     }
     if (!is.character(assay.type) || length(assay.type) != 1L) {
         assay.type <- "counts"
     }
-    sce <- SingleCellExperiment::SingleCellExperiment(assays = stats::setNames(list(x), assay.type))
-    fitMSSVAE(sce, group = if (missing(group)) NULL else group, assay.type = assay.type, ...)
+    sce <- SingleCellExperiment::SingleCellExperiment(
+        assays = stats::setNames(list(x), assay.type))
+    fitMSSVAE(sce, group = if (missing(group)) NULL else group,
+        assay.type = assay.type, ...)
 })
 
-# ----- storing the results --------------------------------------------------------------------
+# ----- storing the results --------------------------------------------------
+
+# A features x k matrix on all rows of x: the fitted `rows` filled in, the
+# others `fill`.
+.full_rows <- function(x, rows, m, cols, fill = NA_real_) {
+    m <- as.matrix(m)
+    out <- matrix(fill, nrow(x), ncol(m), dimnames = list(rownames(x), cols))
+    out[rows, ] <- m
+    out
+}
 
 .store_results <- function(x, res, rows, assay.type) {
-    G <- nrow(x)
+    x <- .store_loadings(x, res, rows)
+    x <- .store_latents(x, res)
+    S4Vectors::metadata(x)$MSSVAE <- .fit_metadata(x, res, rows, assay.type)
+    x
+}
+
+.store_loadings <- function(x, res, rows) {
     fn <- res$factor_names
-    groups <- as.character(res$groups)
-    full_rows <- function(m, cols, fill = NA_real_) {
-        m <- as.matrix(m)
-        out <- matrix(fill, G, ncol(m), dimnames = list(rownames(x), cols))
-        out[rows, ] <- m
-        out
-    }
     rd <- SummarizedExperiment::rowData(x)
     rd <- rd[, !startsWith(colnames(rd), "MSSVAE_"), drop = FALSE]
-    rd[["MSSVAE_W_shared"]] <- full_rows(res$W_shared, as.character(fn$shared))
-    for (g in groups) {
-        rd[[paste0("MSSVAE_W_", g)]] <- full_rows(res$W_specific[[g]], as.character(fn[[g]]))
+    rd[["MSSVAE_W_shared"]] <- .full_rows(x, rows, res$W_shared,
+        as.character(fn$shared))
+    for (g in as.character(res$groups)) {
+        rd[[paste0("MSSVAE_W_", g)]] <- .full_rows(x, rows,
+            res$W_specific[[g]], as.character(fn[[g]]))
     }
     SummarizedExperiment::rowData(x) <- rd
+    x
+}
 
+.store_latents <- function(x, res) {
     zs <- as.matrix(res$Z_shared)
-    dimnames(zs) <- list(colnames(x), as.character(fn$shared))
+    dimnames(zs) <- list(colnames(x), as.character(res$factor_names$shared))
     zm <- as.matrix(res$Z_specific)
-    dimnames(zm) <- list(colnames(x), if (ncol(zm)) paste0("specific_", seq_len(ncol(zm))) else character())
+    dimnames(zm) <- list(colnames(x), if (ncol(zm)) {
+        paste0("specific_", seq_len(ncol(zm)))
+    } else {
+        character()
+    })
     cd <- SummarizedExperiment::colData(x)
     cd <- cd[, !startsWith(colnames(cd), "MSSVAE_"), drop = FALSE]
-    cd[["MSSVAE_group"]] <- factor(as.character(res$sample_groups), levels = groups)
+    cd[["MSSVAE_group"]] <- factor(as.character(res$sample_groups),
+        levels = as.character(res$groups))
     if (methods::is(x, "SingleCellExperiment")) {
         SummarizedExperiment::colData(x) <- cd
         SingleCellExperiment::reducedDim(x, "MSSVAE_shared") <- zs
@@ -208,15 +253,23 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
         cd[["MSSVAE_specific"]] <- zm
         SummarizedExperiment::colData(x) <- cd
     }
+    x
+}
 
+.fit_metadata <- function(x, res, rows, assay.type) {
+    G <- nrow(x)
+    fn <- res$factor_names
+    groups <- as.character(res$groups)
     md <- res$metadata
-    all_names <- unlist(fn, use.names = FALSE)
-    md$eta_shared <- stats::setNames(as.numeric(md$eta_shared), as.character(fn$shared))
-    md$eta_specific <- stats::setNames(as.numeric(md$eta_specific), unlist(fn[groups], use.names = FALSE))
+    md$eta_shared <- stats::setNames(as.numeric(md$eta_shared),
+        as.character(fn$shared))
+    md$eta_specific <- stats::setNames(as.numeric(md$eta_specific),
+        unlist(fn[groups], use.names = FALSE))
     md$n_specific <- stats::setNames(as.integer(md$n_specific), groups)
-    md$p_star <- full_rows(md$p_star, all_names)
+    md$p_star <- .full_rows(x, rows, md$p_star, unlist(fn, use.names = FALSE))
     if (!is.null(md$covariate_effects)) {
-        md$covariate_effects <- full_rows(md$covariate_effects, as.character(unlist(md$covariates$columns)))
+        md$covariate_effects <- .full_rows(x, rows, md$covariate_effects,
+            as.character(unlist(md$covariates$columns)))
     }
     used <- logical(G)
     used[rows] <- as.logical(md$features_used)
@@ -226,12 +279,11 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
         v[rows] <- as.numeric(md[[noise]])
         md[[noise]] <- stats::setNames(v, rownames(x))
     }
-    md$versions$mssvae_r <- as.character(utils::packageVersion("mssvae"))
+    md$versions$mssvae_r <- .r_version()
     md$versions$R <- paste(R.version$major, R.version$minor, sep = ".")
     md$assay_type <- assay.type
     md$subset_row <- if (length(rows) == G) NULL else rows
     md$model_dir <- res$model_dir
     md$warnings <- as.character(unlist(res$warnings))
-    S4Vectors::metadata(x)$MSSVAE <- md
-    x
+    md
 }

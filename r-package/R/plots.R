@@ -2,54 +2,73 @@
 
 #' Heatmap of the loadings of the active factors
 #'
-#' Shared factors and each group's factors side by side, as in the paper's Figure 2: genes in
-#' rows (the `max.genes` with the largest \eqn{|W|} among the factors' gene sets, ordered so
-#' that each factor's genes form a block), active factors in columns, one panel per block.
+#' Shared factors and each group's factors side by side, as in the paper's
+#' Figure 2: genes in rows (the `max.genes` with the largest \eqn{|W|} among the
+#' factors' gene sets, ordered so that each factor's genes form a block), active
+#' factors in columns, one panel per block.
 #'
 #' @inheritParams factorGeneSets
 #' @param max.genes Show at most this many genes.
 #' @return A ggplot object.
 #' @examples
-#' \dontrun{
-#' plotLoadings(sce, max.genes = 40)
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     plotLoadings(sce, max.genes = 40)
 #' }
 #' @export
 plotLoadings <- function(x, threshold = 0.5, which = "all", max.genes = 60L) {
-    df <- loadingsTable(x, which = which, active.only = TRUE, threshold = threshold)
+    df <- loadingsTable(x, which = which, active.only = TRUE,
+        threshold = threshold)
     if (!nrow(df)) {
-        stop(sprintf("no factor has a loading with |W| > %g; lower `threshold` or fit longer", threshold), call. = FALSE)
+        stop(.sprintf(c("no factor has a loading with |W| > %g; lower ",
+            "`threshold` or fit longer"), threshold), call. = FALSE)
     }
     strong <- df[abs(df$weight) > threshold, , drop = FALSE]
-    # each gene's strongest factor, in column order, then |W|: a block-diagonal picture
+    # each gene's strongest factor, in column order, then |W|: a
+    # block-diagonal picture
     strong <- strong[order(strong$gene, -abs(strong$weight)), , drop = FALSE]
     best <- strong[!duplicated(strong$gene), , drop = FALSE]
-    best <- best[order(-abs(best$weight)), , drop = FALSE][seq_len(min(nrow(best), max.genes)), , drop = FALSE]
-    best <- best[order(as.integer(best$factor), -abs(best$weight)), , drop = FALSE]
+    best <- best[order(-abs(best$weight)), , drop = FALSE]
+    best <- best[seq_len(min(nrow(best), max.genes)), , drop = FALSE]
+    best <- best[order(as.integer(best$factor), -abs(best$weight)), ,
+        drop = FALSE]
     df <- df[df$gene %in% best$gene, , drop = FALSE]
     df$gene <- factor(df$gene, levels = rev(best$gene))
     df$factor <- droplevels(df$factor)
     lim <- max(abs(df$weight))
-    ggplot2::ggplot(df, ggplot2::aes(x = .data$factor, y = .data$gene, fill = .data$weight)) +
+    ggplot2::ggplot(df, ggplot2::aes(x = .data$factor, y = .data$gene,
+        fill = .data$weight)) +
         ggplot2::geom_tile() +
         ggplot2::facet_grid(. ~ block, scales = "free_x", space = "free_x") +
-        ggplot2::scale_fill_gradient2(low = "#2166AC", mid = "white", high = "#B2182B", midpoint = 0,
-                                      limits = c(-lim, lim), name = "W") +
-        ggplot2::labs(x = NULL, y = NULL,
-                      title = sprintf("Loadings of the active factors (|W| > %g)", threshold)) +
+        ggplot2::scale_fill_gradient2(low = "#2166AC", mid = "white",
+            high = "#B2182B", midpoint = 0, limits = c(-lim, lim),
+            name = "W") +
+        ggplot2::labs(x = NULL, y = NULL, title = sprintf(
+            "Loadings of the active factors (|W| > %g)", threshold)) +
         ggplot2::theme_minimal(base_size = 9) +
-        ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 90, hjust = 1, vjust = 0.5),
-                       panel.grid = ggplot2::element_blank(), strip.text = ggplot2::element_text(face = "bold"))
+        ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 90,
+            hjust = 1, vjust = 0.5), panel.grid = ggplot2::element_blank(),
+            strip.text = ggplot2::element_text(face = "bold"))
 }
 
 #' Training history
 #'
-#' The loss and its components per epoch. Dashed lines mark the epochs where the spike
-#' scale \eqn{\lambda_0} is annealed.
+#' The loss and its components per epoch. Dashed lines mark the epochs where the
+#' spike scale \eqn{\lambda_0} is annealed.
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
-#' @param components Columns of `metadata(x)$MSSVAE$history` to show; `NULL` for the loss and
-#'   its components that are not zero throughout.
+#' @param components Columns of `metadata(x)$MSSVAE$history` to show; `NULL` for
+#'   the loss and its components that are not zero throughout.
 #' @return A ggplot object.
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     plotLoss(sce)
+#' }
 #' @export
 plotLoss <- function(x, components = NULL) {
     h <- S4Vectors::metadata(x)$MSSVAE$history
@@ -59,32 +78,42 @@ plotLoss <- function(x, components = NULL) {
     h <- as.data.frame(h)
     avail <- setdiff(names(h), c("epoch", "lambda0", "seconds"))
     if (is.null(components)) {
-        # the loss and every component that is not zero throughout (e.g. no noise prior for NB)
-        components <- avail[vapply(avail, function(a) a == "loss" || any(h[[a]] != 0, na.rm = TRUE), logical(1))]
+        # the loss and every component that is not zero throughout (e.g. no
+        # noise prior for NB)
+        shown <- vapply(avail, function(a) {
+            a == "loss" || any(h[[a]] != 0, na.rm = TRUE)
+        }, logical(1))
+        components <- avail[shown]
     }
     bad <- setdiff(components, avail)
     if (length(bad)) {
-        stop(sprintf("unknown components %s; available: %s", .collapse(bad), .collapse(avail)), call. = FALSE)
+        stop(sprintf("unknown components %s; available: %s", .collapse(bad),
+            .collapse(avail)), call. = FALSE)
     }
     long <- data.frame(epoch = rep(h$epoch, times = length(components)),
-                       component = factor(rep(components, each = nrow(h)), levels = components),
-                       value = unlist(h[components], use.names = FALSE))
+        component = factor(rep(components, each = nrow(h)),
+            levels = components),
+        value = unlist(h[components], use.names = FALSE))
     changes <- h$epoch[which(diff(h$lambda0) != 0) + 1L]
     p <- ggplot2::ggplot(long, ggplot2::aes(x = .data$epoch, y = .data$value)) +
         ggplot2::geom_line(colour = "grey20") +
         ggplot2::facet_wrap(~component, scales = "free_y") +
         ggplot2::labs(x = "epoch", y = NULL, title = "Training history",
-                      subtitle = if (length(changes)) "dashed: lambda0 annealing steps" else NULL) +
+            subtitle = if (length(changes)) {
+                "dashed: lambda0 annealing steps"
+            }) +
         ggplot2::theme_bw(base_size = 9)
     if (length(changes)) {
-        p <- p + ggplot2::geom_vline(xintercept = changes - 0.5, linetype = "dashed", colour = "grey50")
+        p <- p + ggplot2::geom_vline(xintercept = changes - 0.5,
+            linetype = "dashed", colour = "grey50")
     }
     p
 }
 
 .latents <- function(x, type) {
     name <- paste0("MSSVAE_", type)
-    if (methods::is(x, "SingleCellExperiment") && name %in% SingleCellExperiment::reducedDimNames(x)) {
+    if (methods::is(x, "SingleCellExperiment") &&
+        name %in% SingleCellExperiment::reducedDimNames(x)) {
         return(as.matrix(SingleCellExperiment::reducedDim(x, name)))
     }
     cd <- SummarizedExperiment::colData(x)
@@ -104,70 +133,96 @@ plotLoss <- function(x, components = NULL) {
     cd <- SummarizedExperiment::colData(x)
     if (length(colour.by) == 1L && is.character(colour.by)) {
         if (!colour.by %in% colnames(cd)) {
-            stop(sprintf("colour.by = \"%s\" is not a colData column; available: %s", colour.by,
-                         .collapse(colnames(cd)[!colnames(cd) %in% c("MSSVAE_shared", "MSSVAE_specific")])),
-                 call. = FALSE)
+            own <- colnames(cd)[!colnames(cd) %in%
+                c("MSSVAE_shared", "MSSVAE_specific")]
+            stop(.sprintf(c("colour.by = \"%s\" is not a colData column; ",
+                "available: %s"), colour.by, .collapse(own)), call. = FALSE)
         }
         return(list(values = cd[[colour.by]], name = colour.by))
     }
     if (length(colour.by) != ncol(x)) {
-        stop("colour.by must be a colData column name or one value per sample", call. = FALSE)
+        stop("colour.by must be a colData column name or one value per ",
+            "sample", call. = FALSE)
     }
     list(values = colour.by, name = "colour")
 }
 
 #' Latents coloured by group
 #'
-#' Posterior means of the latents, one point per sample. `type = "shared"` plots two shared
-#' factors for all samples; `type = "specific"` plots, in one panel per group, that group's
-#' samples on its own two most active factors.
+#' Posterior means of the latents, one point per sample. `type = "shared"` plots
+#' two shared factors for all samples; `type = "specific"` plots, in one panel
+#' per group, that group's samples on its own two most active factors.
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
 #' @param type `"shared"` or `"specific"`.
-#' @param dims Two factors to plot (names or indices within the block). `NULL`: the two most
-#'   active (most genes with \eqn{|W| > 0.5}).
-#' @param colour.by A `colData` column (default `"MSSVAE_group"`, the groups of the fit) or
-#'   one value per sample.
+#' @param dims Two factors to plot (names or indices within the block). `NULL`:
+#'   the two most active (most genes with \eqn{|W| > 0.5}).
+#' @param colour.by A `colData` column (default `"MSSVAE_group"`, the groups of
+#'   the fit) or one value per sample.
 #' @param point.size Point size.
 #' @return A ggplot object.
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     plotLatents(sce, type = "shared", colour.by = "cell_type")
+#' }
 #' @export
-plotLatents <- function(x, type = c("shared", "specific"), dims = NULL, colour.by = "MSSVAE_group",
-                        point.size = 1) {
+plotLatents <- function(x, type = c("shared", "specific"), dims = NULL,
+    colour.by = "MSSVAE_group", point.size = 1) {
     type <- .check_choice(type, c("shared", "specific"), "type")
     blocks <- .loading_blocks(x)
     col <- .colour_values(x, colour.by)
     Z <- .latents(x, type)
-    if (type == "shared") {
-        W <- blocks$shared
-        d <- if (is.null(dims)) .activity(W)[1:2] else dims
-        if (is.character(d)) d <- match(d, colnames(Z))
-        if (length(d) != 2L || anyNA(d) || any(d < 1 | d > ncol(Z))) {
-            stop(sprintf("dims must name two of the shared factors (%s)", .collapse(colnames(Z))), call. = FALSE)
-        }
-        df <- data.frame(a = Z[, d[1]], b = Z[, d[2]], colour = col$values)
-        labs <- colnames(Z)[d]
-        p <- ggplot2::ggplot(df, ggplot2::aes(x = .data$a, y = .data$b, colour = .data$colour)) +
-            ggplot2::labs(x = labs[1], y = labs[2], colour = col$name, title = "Shared latents")
+    p <- if (type == "shared") {
+        .plot_shared(Z, blocks$shared, dims, col)
     } else {
-        grp <- SummarizedExperiment::colData(x)$MSSVAE_group
-        if (is.null(grp)) {
-            stop("colData(x)$MSSVAE_group is missing: the groups of the samples are needed for type = \"specific\"",
-                 call. = FALSE)
-        }
-        parts <- lapply(names(blocks)[-1], function(g) {
-            W <- blocks[[g]]
-            if (ncol(W) < 2L) return(NULL)
-            d <- if (is.null(dims)) .activity(W)[1:2] else dims
-            if (is.character(d)) d <- match(sub(paste0("^", g, "_"), "", d), seq_len(ncol(W)))
-            cells <- which(as.character(grp) == g)
-            data.frame(a = Z[cells, d[1]], b = Z[cells, d[2]], colour = col$values[cells],
-                       panel = sprintf("%s\n(x: %s, y: %s)", g, colnames(W)[d[1]], colnames(W)[d[2]]))
-        })
-        df <- do.call(rbind, parts)
-        p <- ggplot2::ggplot(df, ggplot2::aes(x = .data$a, y = .data$b, colour = .data$colour)) +
-            ggplot2::facet_wrap(~panel, scales = "free") +
-            ggplot2::labs(x = "most active own factor", y = "second most active own factor", colour = col$name,
-                          title = "Group-specific latents (each group's samples on its own factors)")
+        .plot_specific(x, Z, blocks, dims, col)
     }
-    p + ggplot2::geom_point(size = point.size, alpha = 0.8) + ggplot2::theme_bw(base_size = 9)
+    p + ggplot2::geom_point(size = point.size, alpha = 0.8) +
+        ggplot2::theme_bw(base_size = 9)
+}
+
+.plot_shared <- function(Z, W, dims, col) {
+    d <- if (is.null(dims)) .activity(W)[c(1L, 2L)] else dims
+    if (is.character(d)) d <- match(d, colnames(Z))
+    if (length(d) != 2L || anyNA(d) || any(d < 1 | d > ncol(Z))) {
+        stop(sprintf("dims must name two of the shared factors (%s)",
+            .collapse(colnames(Z))), call. = FALSE)
+    }
+    df <- data.frame(a = Z[, d[1]], b = Z[, d[2]], colour = col$values)
+    labs <- colnames(Z)[d]
+    ggplot2::ggplot(df, ggplot2::aes(x = .data$a, y = .data$b,
+        colour = .data$colour)) +
+        ggplot2::labs(x = labs[1], y = labs[2], colour = col$name,
+            title = "Shared latents")
+}
+
+.plot_specific <- function(x, Z, blocks, dims, col) {
+    grp <- SummarizedExperiment::colData(x)$MSSVAE_group
+    if (is.null(grp)) {
+        stop("colData(x)$MSSVAE_group is missing: the groups of the samples ",
+            "are needed for type = \"specific\"", call. = FALSE)
+    }
+    parts <- lapply(names(blocks)[-1], function(g) {
+        W <- blocks[[g]]
+        if (ncol(W) < 2L) return(NULL)
+        d <- if (is.null(dims)) .activity(W)[c(1L, 2L)] else dims
+        if (is.character(d)) {
+            d <- match(sub(paste0("^", g, "_"), "", d), seq_len(ncol(W)))
+        }
+        cells <- which(as.character(grp) == g)
+        data.frame(a = Z[cells, d[1]], b = Z[cells, d[2]],
+            colour = col$values[cells], panel = sprintf("%s\n(x: %s, y: %s)",
+                g, colnames(W)[d[1]], colnames(W)[d[2]]))
+    })
+    df <- do.call(rbind, parts)
+    ggplot2::ggplot(df, ggplot2::aes(x = .data$a, y = .data$b,
+        colour = .data$colour)) +
+        ggplot2::facet_wrap(~panel, scales = "free") +
+        ggplot2::labs(x = "most active own factor",
+            y = "second most active own factor", colour = col$name,
+            title = paste("Group-specific latents",
+                "(each group's samples on its own factors)"))
 }

@@ -1,13 +1,15 @@
 # Reading the results back from rowData/metadata: pure R, no Python.
 
 .no_results <- function() {
-    stop("x holds no MSSVAE results (rowData(x)$MSSVAE_W_shared); run fitMSSVAE(x, group = ...) first", call. = FALSE)
+    stop("x holds no MSSVAE results (rowData(x)$MSSVAE_W_shared); run ",
+        "fitMSSVAE(x, group = ...) first", call. = FALSE)
 }
 
 # The loading blocks, in order: list(shared = G x K_S, <group> = G x K_m, ...).
 .loading_blocks <- function(x) {
     if (!methods::is(x, "SummarizedExperiment")) {
-        stop("x must be a SummarizedExperiment or SingleCellExperiment returned by fitMSSVAE()", call. = FALSE)
+        stop("x must be a SummarizedExperiment or SingleCellExperiment ",
+            "returned by fitMSSVAE()", call. = FALSE)
     }
     rd <- SummarizedExperiment::rowData(x)
     if (!"MSSVAE_W_shared" %in% colnames(rd)) {
@@ -15,7 +17,8 @@
     }
     md <- S4Vectors::metadata(x)$MSSVAE
     cols <- colnames(rd)[startsWith(colnames(rd), "MSSVAE_W_")]
-    groups <- if (!is.null(md$groups)) as.character(md$groups) else setdiff(sub("^MSSVAE_W_", "", cols), "shared")
+    groups <- if (!is.null(md$groups)) as.character(md$groups) else
+        setdiff(sub("^MSSVAE_W_", "", cols), "shared")
     blocks <- c("shared", groups)
     out <- lapply(blocks, function(b) {
         m <- as.matrix(rd[[paste0("MSSVAE_W_", b)]])
@@ -31,8 +34,9 @@
     }
     bad <- setdiff(which, names(blocks))
     if (length(bad)) {
-        stop(sprintf("which = %s is not \"all\", \"shared\" or a group; groups: %s",
-                     paste(sprintf("\"%s\"", bad), collapse = ", "), .collapse(names(blocks)[-1])), call. = FALSE)
+        stop(.sprintf(c("which = %s is not \"all\", \"shared\" or a ",
+            "group; groups: %s"), paste(sprintf("\"%s\"", bad),
+            collapse = ", "), .collapse(names(blocks)[-1])), call. = FALSE)
     }
     blocks[which]
 }
@@ -43,35 +47,49 @@
     }
     rd <- SummarizedExperiment::rowData(x)
     if (!id.column %in% colnames(rd)) {
-        stop(sprintf("id.column \"%s\" is not a rowData column; available: %s", id.column,
-                     .collapse(colnames(rd)[!startsWith(colnames(rd), "MSSVAE_")])), call. = FALSE)
+        own <- colnames(rd)[!startsWith(colnames(rd), "MSSVAE_")]
+        stop(sprintf("id.column \"%s\" is not a rowData column; available: %s",
+            id.column, .collapse(own)), call. = FALSE)
     }
     as.character(rd[[id.column]])
 }
 
 #' Gene sets of the factors
 #'
-#' The features whose absolute loading exceeds `threshold` in each factor: the gene sets
-#' \eqn{C_k = \{g : |W_{gk}| > 0.5\}} of the paper's section 5, ordered by \eqn{|W|}.
-#' The list is ready for `clusterProfiler::compareCluster(geneClusters = factorGeneSets(x),
-#' fun = "enrichGO", ...)`, `clusterProfiler::enricher()` or [enrichFactorSets()].
+#' The features whose absolute loading exceeds `threshold` in each factor: the
+#' gene sets \eqn{C_k = \{g : |W_{gk}| > 0.5\}} of the paper's section 5,
+#' ordered by \eqn{|W|}. The list is ready for
+#' `clusterProfiler::compareCluster(geneClusters = factorGeneSets(x), fun =
+#' "enrichGO", ...)`, `clusterProfiler::enricher()` or [enrichFactorSets()].
+#'
+#' A warning says when a set holds more than half of the fitted features: the
+#' loadings are not sparse yet (the fit was too short for the spike-and-slab
+#' prior to switch genes off), and such a set tests nothing. Fit longer, or
+#' raise `threshold`.
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
-#' @param threshold Keep features with \eqn{|W| >} `threshold` (the paper uses 0.5).
+#' @param threshold Keep features with \eqn{|W| >} `threshold` (the paper uses
+#'   0.5).
 #' @param which `"all"`, `"shared"`, or one or more group names.
-#' @param min.size Leave out factors with fewer features (inactive factors have none).
-#' @param id.column A `rowData(x)` column holding the identifiers to return (e.g. Entrez
-#'   IDs); `NULL` for `rownames(x)`.
-#' @return A named list of character vectors; names are factor names (`shared_3`,
-#'   `<group>_2`), in block order.
+#' @param min.size Leave out factors with fewer features (inactive factors have
+#'   none).
+#' @param id.column A `rowData(x)` column holding the identifiers to return
+#'   (e.g. Entrez IDs); `NULL` for `rownames(x)`.
+#' @return A named list of character vectors; names are factor names
+#'   (`shared_3`, `<group>_2`), in block order.
 #' @examples
-#' \dontrun{
-#' sets <- factorGeneSets(sce, which = "shared")
-#' lengths(sets)
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     sets <- factorGeneSets(sce, which = "shared")
+#'     lengths(sets)
 #' }
 #' @export
-factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L, id.column = NULL) {
-    blocks <- .select_blocks(.loading_blocks(x), which)
+factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L,
+    id.column = NULL) {
+    all <- .loading_blocks(x)
+    blocks <- .select_blocks(all, which)
     ids <- .gene_ids(x, id.column)
     out <- list()
     for (W in blocks) {
@@ -83,20 +101,42 @@ factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L, id.
             }
         }
     }
+    fitted <- rowSums(!is.na(do.call(cbind, all))) > 0L
+    .warn_dense_sets(out, sum(fitted), threshold)
     out
+}
+
+.warn_dense_sets <- function(sets, n.features, threshold) {
+    dense <- names(sets)[lengths(sets) > n.features / 2]
+    if (length(dense)) {
+        warning(.sprintf(c(
+            "the gene sets of %s hold more than half of the %d fitted ",
+            "features (|W| > %g): W is not sparse yet, so these sets say ",
+            "little; fit longer (more epochs) or raise `threshold`"),
+            .collapse(dense, 10L), n.features, threshold), call. = FALSE)
+    }
+    invisible(dense)
 }
 
 #' Loadings as a long table
 #'
-#' One row per feature and factor, for ggplot2 and dplyr. Features left out of the fit by
-#' `subset.row` (`NA` loadings) are dropped.
+#' One row per feature and factor, for ggplot2 and dplyr. Features left out of
+#' the fit by `subset.row` (`NA` loadings) are dropped.
 #'
 #' @inheritParams factorGeneSets
 #' @param active.only Keep only active factors (some \eqn{|W| >} `threshold`).
-#' @return A data.frame with columns `gene`, `factor` (a factor in block order), `block`
-#'   (`"shared"` or the group, a factor) and `weight`.
+#' @return A data.frame with columns `gene`, `factor` (a factor in block order),
+#'   `block` (`"shared"` or the group, a factor) and `weight`.
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     head(loadingsTable(sce, which = "shared"))
+#' }
 #' @export
-loadingsTable <- function(x, which = "all", active.only = FALSE, threshold = 0.5) {
+loadingsTable <- function(x, which = "all", active.only = FALSE,
+    threshold = 0.5) {
     blocks <- .select_blocks(.loading_blocks(x), which)
     parts <- lapply(names(blocks), function(b) {
         W <- blocks[[b]]
@@ -104,20 +144,24 @@ loadingsTable <- function(x, which = "all", active.only = FALSE, threshold = 0.5
             return(NULL)
         }
         if (active.only) {
-            W <- W[, colSums(abs(W) > threshold, na.rm = TRUE) > 0, drop = FALSE]
+            active <- colSums(abs(W) > threshold, na.rm = TRUE) > 0
+            W <- W[, active, drop = FALSE]
             if (!ncol(W)) {
                 return(NULL)
             }
         }
-        data.frame(gene = rep(rownames(W), times = ncol(W)), factor = rep(colnames(W), each = nrow(W)),
-                   block = b, weight = as.vector(W), stringsAsFactors = FALSE)
+        data.frame(gene = rep(rownames(W), times = ncol(W)),
+            factor = rep(colnames(W), each = nrow(W)),
+                block = b, weight = as.vector(W), stringsAsFactors = FALSE)
     })
     df <- do.call(rbind, parts)
     if (is.null(df)) {
-        df <- data.frame(gene = character(), factor = character(), block = character(), weight = numeric())
+        df <- data.frame(gene = character(), factor = character(),
+            block = character(), weight = numeric())
     }
     df <- df[!is.na(df$weight), , drop = FALSE]
-    df$factor <- factor(df$factor, levels = unique(unlist(lapply(blocks, colnames))))
+    df$factor <- factor(df$factor,
+        levels = unique(unlist(lapply(blocks, colnames))))
     df$block <- factor(df$block, levels = names(blocks))
     rownames(df) <- NULL
     df
@@ -125,14 +169,22 @@ loadingsTable <- function(x, which = "all", active.only = FALSE, threshold = 0.5
 
 #' Active factors and their top genes
 #'
-#' A summary of the factors with at least one \eqn{|W| >} `threshold`: the shared factors
-#' found in every group and each group's own factors.
+#' A summary of the factors with at least one \eqn{|W| >} `threshold`: the
+#' shared factors found in every group and each group's own factors.
 #'
 #' @inheritParams factorGeneSets
 #' @param n.top Number of top features to list.
-#' @return A data.frame with one row per active factor: `factor`, `block`, `n_genes`
-#'   (features above the threshold), `max_abs_w`, `eta` (the estimated share of features in
-#'   the factor's slab) and `top_genes` (by \eqn{|W|}, comma-separated).
+#' @return A data.frame with one row per active factor: `factor`, `block`,
+#'   `n_genes` (features above the threshold), `max_abs_w`, `eta` (the estimated
+#'   share of features in the factor's slab) and `top_genes` (by \eqn{|W|},
+#'   comma-separated).
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 3, threads = 1)
+#'     activeFactors(sce, n.top = 3)
+#' }
 #' @export
 activeFactors <- function(x, threshold = 0.5, which = "all", n.top = 10L) {
     blocks <- .select_blocks(.loading_blocks(x), which)
@@ -145,16 +197,20 @@ activeFactors <- function(x, threshold = 0.5, which = "all", n.top = 10L) {
             w <- abs(W[, k])
             n <- sum(w > threshold, na.rm = TRUE)
             if (n == 0L) next
-            top <- names(sort(w[!is.na(w)], decreasing = TRUE))[seq_len(min(n, n.top))]
-            rows[[k]] <- data.frame(factor = k, block = b, n_genes = n, max_abs_w = max(w, na.rm = TRUE),
-                                    eta = if (k %in% names(eta)) unname(eta[k]) else NA_real_,
-                                    top_genes = paste(top, collapse = ", "), stringsAsFactors = FALSE)
+            top <- names(sort(w[!is.na(w)], decreasing = TRUE))
+            top <- top[seq_len(min(n, n.top))]
+            rows[[k]] <- data.frame(factor = k, block = b, n_genes = n,
+                max_abs_w = max(w, na.rm = TRUE),
+                eta = if (k %in% names(eta)) unname(eta[k]) else NA_real_,
+                top_genes = paste(top, collapse = ", "),
+                stringsAsFactors = FALSE)
         }
     }
     out <- do.call(rbind, rows)
     if (is.null(out)) {
-        out <- data.frame(factor = character(), block = character(), n_genes = integer(), max_abs_w = numeric(),
-                          eta = numeric(), top_genes = character())
+        out <- data.frame(factor = character(), block = character(),
+            n_genes = integer(), max_abs_w = numeric(),
+            eta = numeric(), top_genes = character())
     }
     rownames(out) <- NULL
     out

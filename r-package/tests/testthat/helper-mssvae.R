@@ -4,8 +4,8 @@ suppressPackageStartupMessages({
     library(SummarizedExperiment)
 })
 
-# Counts for `G` genes in 3 groups: genes 1-8 follow a shared program, genes 9-12 a program
-# of group "A" only; the rest are noise.
+# Counts for `G` genes in 3 groups: genes 1-8 follow a shared program, genes
+# 9-12 a program of group "A" only; the rest are noise.
 sim_counts <- function(n.per = 20L, G = 30L, seed = 1L) {
     set.seed(seed)
     grp <- rep(c("A", "B", "C"), each = n.per)
@@ -16,16 +16,19 @@ sim_counts <- function(n.per = 20L, G = 30L, seed = 1L) {
     mu[1:8, ] <- rep(exp(1.5 + 0.8 * z), each = 8)
     mu[9:12, grp == "A"] <- rep(exp(1.5 + 0.8 * zA[grp == "A"]), each = 4)
     counts <- matrix(stats::rpois(G * N, mu), G, N,
-                     dimnames = list(sprintf("gene%02d", seq_len(G)), sprintf("cell%02d", seq_len(N))))
+        dimnames = list(sprintf("gene%02d", seq_len(G)),
+        sprintf("cell%02d", seq_len(N))))
     list(counts = counts, group = grp)
 }
 
 make_sce <- function(sparse = FALSE, ...) {
     s <- sim_counts(...)
     m <- if (sparse) methods::as(s$counts, "CsparseMatrix") else s$counts
-    cd <- S4Vectors::DataFrame(condition = factor(s$group, levels = c("C", "A", "B")),
-                               batch = rep(c("b1", "b2"), length.out = length(s$group)),
-                               row.names = colnames(s$counts))
+    cd <- S4Vectors::DataFrame(condition = factor(s$group,
+        levels = c("C", "A", "B")),
+            batch = rep(c("b1", "b2"),
+            length.out = length(s$group)),
+            row.names = colnames(s$counts))
     SingleCellExperiment(assays = list(counts = m), colData = cd)
 }
 
@@ -34,15 +37,18 @@ make_se <- function(...) {
     SummarizedExperiment(assays = assays(sce), colData = colData(sce))
 }
 
-# lambda0.breaks: the annealing within these few steps (the default is set for Table 2's sizes)
-FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L, batch.size = 32L, seed = 0L,
-             threads = 1L, lambda0.breaks = c(1L, 2L))
+# lambda0.breaks: the annealing within these few steps (the default is set for
+# Table 2's sizes)
+FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L,
+    batch.size = 32L, seed = 0L, threads = 1L, lambda0.breaks = c(1L, 2L))
 
 fit_fast <- function(x, group = "condition", ...) {
-    do.call(fitMSSVAE, c(list(x, group = group), utils::modifyList(FAST, list(...))))
+    do.call(fitMSSVAE,
+        c(list(x, group = group), utils::modifyList(FAST, list(...))))
 }
 
-# A fitted object with hand-made loadings (no Python): for tests of the readers and plots.
+# A fitted object with hand-made loadings (no Python): for tests of the readers
+# and plots.
 fake_fit <- function() {
     sce <- make_sce(n.per = 5L, G = 12L)[1:10, ]
     genes <- rownames(sce)
@@ -61,14 +67,36 @@ fake_fit <- function() {
     rd$MSSVAE_W_C <- WC
     rowData(sce) <- rd
     n <- ncol(sce)
-    reducedDim(sce, "MSSVAE_shared") <- matrix(seq_len(2 * n), n, 2, dimnames = list(colnames(sce), colnames(Ws)))
+    reducedDim(sce, "MSSVAE_shared") <- matrix(seq_len(2 * n), n, 2,
+        dimnames = list(colnames(sce), colnames(Ws)))
     reducedDim(sce, "MSSVAE_specific") <- matrix(seq_len(2 * n) / 2, n, 2,
-                                                 dimnames = list(colnames(sce), c("specific_1", "specific_2")))
-    sce$MSSVAE_group <- factor(as.character(sce$condition), levels = c("A", "B", "C"))
+        dimnames = list(colnames(sce),
+        c("specific_1",
+        "specific_2")))
+    sce$MSSVAE_group <- factor(as.character(sce$condition),
+        levels = c("A", "B", "C"))
     metadata(sce)$MSSVAE <- list(
-        groups = c("A", "B", "C"), eta_shared = c(shared_1 = 0.3, shared_2 = 0.01),
+        groups = c("A", "B", "C"), eta_shared = c(shared_1 = 0.3,
+            shared_2 = 0.01),
         eta_specific = c(A_1 = 0.2, A_2 = 0.01, B_1 = 0.01, C_1 = 0.1),
-        history = data.frame(epoch = 1:4, loss = c(10, 8, 7, 6.5), reconstruction = c(9, 7, 6, 5.5),
-                             kl = c(1, 1, 1, 1), lambda0 = c(1, 10, 10, 15), seconds = rep(0.1, 4)))
+        history = data.frame(epoch = 1:4, loss = c(10, 8, 7, 6.5),
+            reconstruction = c(9, 7, 6, 5.5),
+                kl = c(1, 1, 1, 1), lambda0 = c(1, 10, 10,
+                15), seconds = rep(0.1, 4)))
     sce
+}
+
+# Tests that need the Python core skip, with the reason, where it is not set up
+# (an R CMD check by a user without Python); the others run everywhere.
+skip_without_python <- function() {
+    skip_if_not(mssvaeAvailable(verbose = FALSE),
+        "mssvae's Python core is not set up (see ?installMSSVAE)")
+}
+
+# Runs R code in a fresh R process (a Python can start only once per process)
+# and returns its output as one string.
+run_fresh_r <- function(code, env = character()) {
+    out <- suppressWarnings(system2(file.path(R.home("bin"), "Rscript"),
+        c("-e", shQuote(code)), stdout = TRUE, stderr = TRUE, env = env))
+    paste(out, collapse = "\n")
 }
