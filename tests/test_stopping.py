@@ -9,7 +9,8 @@ import mssvae
 from conftest import TINY, make_adata
 from mssvae import _constants as C
 from mssvae import hardware
-from mssvae.model import MSSVAE, default_batch_size
+from mssvae.model import MSSVAE
+from mssvae.train import default_batch_size
 from mssvae.stopping import StoppingRule, StoppingState, observe
 from mssvae.train import steps_per_epoch
 

@@ -31,7 +31,7 @@ from .module import ENCODER_INPUTS, LIKELIHOODS, MSSVAEModule, encoder_transform
 from .hardware import PRECISION_CHOICES, check_threads, default_threads, resolve_device, resolve_precision, torch_threads
 from .priors import Lambda0Schedule, inverse_gamma_beta
 from .stopping import StoppingRule
-from .train import CHECKPOINT, Trainer, TrainSettings, steps_per_epoch
+from .train import CHECKPOINT, Trainer, TrainSettings, default_batch_size, warn_short_schedule
 
 MODEL_FILE = "model.pt"
 SETTINGS_FILE = "settings.json"
@@ -231,7 +231,7 @@ class MSSVAE:
             _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}, "
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
                  f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
-        _warn_short_schedule(s, X.shape[0])
+        warn_short_schedule(_train_settings(s), X.shape[0])
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
             kwargs = _module_kwargs(Xk, s, n_spec, S, precision=precision)
@@ -245,7 +245,7 @@ class MSSVAE:
                 trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
             finally:
                 self.history = trainer.history
-                self._meta["stopping"] = _stopping_summary(trainer, s)
+                self._meta["stopping"] = trainer.summary()
         if progress:
             _say(f"mssvae: {self._meta['stopping']['message']}")
         if _is_anndata(data):
@@ -573,43 +573,6 @@ def _train_settings(s: Settings) -> TrainSettings:
                          schedule=Lambda0Schedule(tuple(s.lambda0), tuple(int(b) for b in s.lambda0_breaks)),
                          balance_groups=bool(s.balance_groups), max_steps=None if s.max_steps is None else int(s.max_steps),
                          stopping=s.stopping_rule())
-
-
-def default_batch_size(n: int) -> int:
-    """Table 2's 512, but at least 4 steps per epoch for small N (at most N/4, at least 32):
-    Adam moves each w_jk by about ``lr_w`` a step, so a fit needs a number of steps, not of
-    epochs, and a wide data set of a few hundred samples would otherwise take one step per
-    pass over its thousands of features (``benchmarks/README.md``, "Stopping")."""
-    return int(min(512, max(32, -(-n // 4))))
-
-
-def _warn_short_schedule(s: Settings, n: int) -> None:
-    """Warn when the λ0 annealing cannot finish within the most steps the fit may take."""
-    steps = int(s.epochs) * steps_per_epoch(n, int(s.batch_size))
-    if s.max_steps is not None:
-        steps = min(steps, int(s.max_steps))
-    last = max(s.lambda0_breaks, default=0)
-    if steps <= last:
-        warnings.warn(f"λ0 reaches its last value at gradient step {last}, but this fit takes at most {steps} steps "
-                      f"({s.epochs} epochs of batch {s.batch_size}): W may stay dense. Raise epochs=, or set "
-                      "lambda0_breaks= to fit this length", stacklevel=3)
-
-
-def _stopping_summary(trainer: Trainer, s: Settings) -> dict:
-    """How the fit ended: epochs and steps run, the reason, and a sentence for the user."""
-    reason = trainer.stop_reason or "interrupted"
-    text = {"converged": "the stopping rule held (supports of W stable, loss flat, λ0 annealed)",
-            "max_epochs": f"reached the maximum of {s.epochs} epochs",
-            "max_steps": f"reached the maximum of {s.max_steps} gradient steps",
-            "interrupted": "interrupted"}[reason]
-    message = f"stopped after {trainer.epoch} epochs ({trainer.step} steps): {text}"
-    rule = StoppingRule()
-    densest = float((trainer.module.W.detach().abs() > rule.threshold).float().mean(0).max())
-    dense = densest > rule.max_density
-    if dense:
-        message += (f"; W is still dense (a column holds {densest:.0%} of the features): fit longer "
-                    "(epochs=, max_steps=) before reading gene sets from it")
-    return dict(epochs=trainer.epoch, steps=trainer.step, reason=reason, message=message, dense=bool(dense))
 
 
 def _say(line: str) -> None:

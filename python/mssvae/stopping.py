@@ -98,7 +98,12 @@ def observe(rule: StoppingRule, state: StoppingState, W: torch.Tensor, loss: flo
         noise = float((before.var() / rule.window + after.var() / rule.window).sqrt())
         improvement = gain / max(abs(float(before.mean())), 1e-12)
         flat = improvement < rule.tol or gain < 2 * noise
-    densest = float(support.float().mean(0).max()) if support.numel() else 0.0
+    densest = column_density(state.w_average, rule.threshold)
     done = annealed and state.stable_epochs >= rule.patience and flat and densest <= rule.max_density
     return dict(support_changes=changes, stable_epochs=state.stable_epochs, improvement=improvement,
                 densest=densest, done=bool(done))
+
+
+def column_density(W: torch.Tensor, threshold: float) -> float:
+    """The largest share of features in one column's support (|W| > ``threshold``)."""
+    return float((W.detach().abs() > threshold).float().mean(0).max()) if W.numel() else 0.0

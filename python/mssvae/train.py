@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 from .data import Batches
 from .module import LossTerms, MSSVAEModule
 from .priors import Lambda0Schedule
-from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, observe
+from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, column_density, observe
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -77,6 +78,26 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
+def default_batch_size(n: int) -> int:
+    """Table 2's 512, but at least 4 steps per epoch for small N (at most N/4, at least 32):
+    Adam moves each w_jk by about ``lr_w`` a step, so a fit needs a number of steps, not of
+    epochs, and a wide data set of a few hundred samples would otherwise take one step per
+    pass over its thousands of features (``benchmarks/README.md``, "Stopping")."""
+    return int(min(512, max(32, -(-n // 4))))
+
+
+def warn_short_schedule(s: TrainSettings, n: int) -> None:
+    """Warn when the λ0 annealing cannot finish within the most steps the fit may take."""
+    steps = s.epochs * steps_per_epoch(n, s.batch_size)
+    if s.max_steps is not None:
+        steps = min(steps, s.max_steps)
+    last = s.schedule.final_step
+    if steps <= last:
+        warnings.warn(f"λ0 reaches its last value at gradient step {last}, but this fit takes at most {steps} steps "
+                      f"({s.epochs} epochs of batch {s.batch_size}): W may stay dense. Raise epochs=, or set "
+                      "lambda0_breaks= to fit this length", stacklevel=3)
+
+
 class Trainer:
     """Runs the epochs of one fit; holds the optimiser, the history and the stopping rule's
     state so that a fit can resume."""
@@ -130,6 +151,22 @@ class Trainer:
         torch.save({**self.state(), **extra}, tmp)
         tmp.replace(path)  # atomic: an interrupt while writing never leaves a broken checkpoint
         return path
+
+    def summary(self) -> dict:
+        """How the fit ended: epochs and steps run, the reason, whether W is still dense, and
+        a sentence for the user."""
+        s, reason = self.settings, self.stop_reason or "interrupted"
+        text = {CONVERGED: "the stopping rule held (supports of W stable, loss flat, λ0 annealed)",
+                MAX_EPOCHS: f"reached the maximum of {s.epochs} epochs",
+                MAX_STEPS: f"reached the maximum of {s.max_steps} gradient steps",
+                "interrupted": "interrupted"}[reason]
+        message = f"stopped after {self.epoch} epochs ({self.step} steps): {text}"
+        densest = column_density(self.module.W, StoppingRule().threshold)
+        dense = densest > StoppingRule().max_density
+        if dense:
+            message += (f"; W is still dense (a column holds {densest:.0%} of the features): fit longer "
+                        "(epochs=, max_steps=) before reading gene sets from it")
+        return dict(epochs=self.epoch, steps=self.step, reason=reason, message=message, dense=bool(dense))
 
     # ----- the loop -----------------------------------------------------------------------------
     def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None, progress: bool = True) -> None:
