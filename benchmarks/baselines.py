@@ -34,8 +34,8 @@ import time
 
 import numpy as np
 
-from mssvae._constants import GROUP_KEY, GROUPS, N_SPECIFIC, SIM, UNS, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC
-from mssvae.simulate import GROUP_COLUMN
+from mssvae.contract import GROUP_KEY, GROUPS, N_SPECIFIC, SIM, UNS, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC
+from mssvae.sim.designs import GROUP_COLUMN
 
 REL_THRESHOLD = 0.3
 R2_ACTIVE = 0.01

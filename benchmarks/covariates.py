@@ -33,7 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mssvae import MSSVAE, metrics, simulate
+from mssvae import MSSVAE
+
+from mssvae.sim import metrics
+
+from mssvae.sim import designs as simulate
 
 CONFIGS = {
     "clean": dict(batch=False, covariates=False, in_encoder=False),

@@ -31,9 +31,9 @@ DESIGNS = {
 
 
 def run_one(design: str, seed: int) -> dict:
-    from mssvae.metrics import evaluate
+    from mssvae.sim.metrics import evaluate
     from mssvae.model import MSSVAE
-    from mssvae.simulate import simulate
+    from mssvae.sim.designs import simulate
 
     name, sizes, likelihood = DESIGNS[design]
     adata = simulate(name, seed=seed, **sizes)
@@ -41,7 +41,7 @@ def run_one(design: str, seed: int) -> dict:
     t = time.perf_counter()
     model.fit(adata, group_key="group", seed=seed, progress=False)
     seconds = time.perf_counter() - t
-    stop, runtime = model._meta["stopping"], model._meta["runtime"]
+    stop, runtime = model.state.stopping, model.state.runtime
     ev = evaluate(adata, dci=False)
     ev5 = evaluate(adata, threshold=0.5, dci=False)
     return dict(design=design, n=adata.n_obs, g=adata.n_vars, seed=seed, seconds=round(seconds, 1),

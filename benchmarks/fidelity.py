@@ -32,8 +32,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
 
 import baselines  # noqa: E402
-from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
-from mssvae.metrics import DEFAULT_THRESHOLD, evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
+from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
+from mssvae.contract import DEFAULT_THRESHOLD
+from mssvae.sim.metrics import evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
 
 # ----- what is run ---------------------------------------------------------------------------------
 COUNT_DESIGNS = {"rnaseq", "splatter2"}
@@ -94,7 +95,7 @@ def labelled_supports(adata, threshold: float, max_density: float | None, estima
 
     Truth: exact non-zeros. Estimate: ``|W| > threshold``, empty and too-dense columns dropped.
     """
-    from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
+    from mssvae.contract import GROUPS, N_SPECIFIC, SIM, UNS
 
     key_s, key_m, uns = (W_SHARED, W_SPECIFIC, adata.uns[UNS]) if estimated else (TRUE_W_SHARED, TRUE_W_SPECIFIC, adata.uns[SIM])
     thr, dens = (threshold, max_density) if estimated else (0.0, None)
@@ -211,7 +212,7 @@ def score(adata, design: str, method: str, thresholds, max_density, dci: bool, s
 
 
 def save_w(adata, path: Path) -> None:
-    from mssvae._constants import N_SPECIFIC, UNS
+    from mssvae.contract import N_SPECIFIC, UNS
 
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, W_shared=np.asarray(adata.varm[W_SHARED], dtype=np.float32),
@@ -222,8 +223,8 @@ def save_w(adata, path: Path) -> None:
 def _restore(r: dict, out: Path, cache: dict):
     """The run's data with its saved W in the results contract, or None when the file is missing
     (or predates ``n_specific`` and the run is a baseline, whose K_m is not recorded)."""
-    from mssvae._constants import GROUPS, N_SPECIFIC, SIM, UNS
-    from mssvae.simulate import simulate
+    from mssvae.contract import GROUPS, N_SPECIFIC, SIM, UNS
+    from mssvae.sim.designs import simulate
 
     path = out / "W" / f"{r['design']}_s{r['seed']}_{r['method']}.npz"
     npz = np.load(path) if path.exists() else {}
@@ -263,7 +264,7 @@ def rescore(runs: list[dict], out: Path, thresholds, max_density: float) -> None
 def folded(adata, run: dict, out: Path, thresholds, max_density: float, dci: bool) -> dict:
     """The ``+fold`` record of an MSSVAE run: its W after ``fold_switched`` at the table's
     threshold, scored like the run (DCI from the folded latents when they are there)."""
-    from mssvae.postprocess import fold_switched
+    from mssvae.analysis.postprocess import fold_switched
 
     adata = adata.copy()
     notes = fold_switched(adata, threshold=thresholds[0])
@@ -425,7 +426,7 @@ def main(argv=None) -> int:
         return 0
 
     import torch
-    from mssvae.simulate import simulate
+    from mssvae.sim.designs import simulate
 
     torch.set_num_threads(1)
     designs = [d for d in args.designs.split(",") if d]

@@ -43,11 +43,11 @@ sys.path.insert(0, str(HERE.parent / "python"))
 import torch  # noqa: E402
 
 from mssvae import MSSVAE  # noqa: E402
-from mssvae._constants import GROUPS, N_SPECIFIC, SIM, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
-from mssvae.foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
-from mssvae.metrics import dci_disentanglement, evaluate, group_blocks  # noqa: E402
-from mssvae.simulate import splatter2  # noqa: E402
-from mssvae.simulate_toy import leakage, toy  # noqa: E402
+from mssvae.contract import GROUPS, N_SPECIFIC, SIM, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
+from foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
+from mssvae.sim.metrics import dci_disentanglement, evaluate, group_blocks  # noqa: E402
+from mssvae.sim.designs import splatter2  # noqa: E402
+from mssvae.sim.toy import leakage, toy  # noqa: E402
 
 # The paper's programs (library location 6, Splatter's fold changes) are below what any method
 # detects per cell at these sizes (benchmarks/README.md, "splatter2's programs"); the second design
@@ -135,10 +135,10 @@ def _splatter_design(cfg, label, overrides, seed):
         row = dict(design=label, fit=name, seconds=round(seconds), shared_ASW_celltype=asw_ct, shared_ARI_celltype=ari_ct,
                    shared_ASW_group=asw_g, shared_ARI_group=ari_g)
         own_prog, own_ct, for_spread, for_ct = [], [], [], []
-        X = torch.as_tensor(np.asarray(data.X)[:, model._meta["kept"]], dtype=torch.float32)
+        X = torch.as_tensor(np.asarray(data.X)[:, model.state.kept], dtype=torch.float32)
         for m, g in enumerate(groups):
             rows = (data.obs.group == g).to_numpy()
-            zm = np.asarray(data.obsm[Z_SPECIFIC])[rows, : model._meta["n_specific"][m]]
+            zm = np.asarray(data.obsm[Z_SPECIFIC])[rows, : model.state.n_specific[m]]
             own_prog.append(asw_ari(zm, data.obs.program[rows]))
             own_ct.append(asw_ari(zm, data.obs.cell_type[rows]))
             foreign = foreign_latents(model.module, X[~rows], m).double().numpy()
@@ -187,11 +187,11 @@ def reconstruct(model, X: np.ndarray) -> np.ndarray:
     """Posterior-mean reconstruction f(μ(x)) of one-group data (Gaussian model)."""
     module = model.module
     module.eval()
-    x = torch.as_tensor(X[:, model._meta["kept"]], dtype=torch.float32)
+    x = torch.as_tensor(X[:, model.state.kept], dtype=torch.float32)
     g = torch.zeros(len(x), dtype=torch.long)
     z = module.encode(x, g)["mu"] * module.own_block_mask(g)
     out = np.zeros_like(X, dtype=np.float64)
-    out[:, model._meta["kept"]] = module.decode(z).double().numpy()
+    out[:, model.state.kept] = module.decode(z).double().numpy()
     return out
 
 

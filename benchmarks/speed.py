@@ -92,10 +92,11 @@ IMPLS = {"naive": ("fp32", "reference"), "reference": ("fp32", "reference"), "fp
 
 def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0, device: str = "cpu") -> dict:
     """Train ``epochs`` + 1 epochs with one implementation; runs inside its own process."""
-    from mssvae.model import MSSVAE, _module_kwargs, _train_settings
-    from mssvae.data import Batches
-    from mssvae.module import MSSVAEModule
-    from mssvae.train import Trainer
+    from mssvae.model import MSSVAE
+    from mssvae.model.start import module_kwargs
+    from mssvae.core.batches import Batches
+    from mssvae.core.module import MSSVAEModule
+    from mssvae.core.train import Trainer
 
     rng = np.random.default_rng(seed)
     X = rng.poisson(rng.gamma(2.0, 2.0, size=(1, g)), size=(n, g)).astype(np.float32)
@@ -104,12 +105,12 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0, device: str =
     model = MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, batch_size=512, early_stopping=False)
     s = model.settings
     torch.manual_seed(seed)
-    module = MSSVAEModule(**_module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS, precision=precision))
+    module = MSSVAEModule(**module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS, precision=precision))
     module.decoder.implementation = implementation
     if impl == "naive":
         module.decoder = NaiveDecoder(module.decoder)
     module.to(device)
-    trainer = Trainer(module, _train_settings(s.__class__(**{**s.__dict__, "epochs": epochs + 1})), seed)
+    trainer = Trainer(module, s.__class__(**{**s.__dict__, "epochs": epochs + 1}).train_settings(), seed)
     data = Batches(X, codes, torch.device(device))
     times, cpu = [], []
     for _ in range(epochs + 1):

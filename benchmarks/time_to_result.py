@@ -40,18 +40,18 @@ THRESHOLDS = (0.5, 0.03)
 
 def run_one(config: str, seed: int, device: str, extra: dict, threads: int | None, data: dict | None = None) -> dict:
     """Simulate, fit and score one configuration and seed (inside its own process)."""
-    from mssvae.metrics import evaluate
+    from mssvae.sim.metrics import evaluate
     from mssvae.model import MSSVAE
-    from mssvae.simulate import simulate
+    from mssvae.sim.designs import simulate
 
     adata = simulate("rnaseq", seed=seed, **(data or {}))
     model = MSSVAE("nb", **{**CONFIGS[config], **extra})
     t = time.perf_counter()
     model.fit(adata, group_key="group", seed=seed, device=device, progress=False, threads=threads)
     seconds = time.perf_counter() - t
-    stop = model._meta["stopping"]
+    stop = model.state.stopping
     row = dict(config=config, seed=seed, seconds=round(seconds, 1), epochs=stop["epochs"], steps=stop["steps"],
-               reason=stop["reason"], precision=model._meta["runtime"]["precision"], device=device)
+               reason=stop["reason"], precision=model.state.runtime["precision"], device=device)
     for thr in THRESHOLDS:
         ev = evaluate(adata, threshold=thr, dci=False)
         row[f"shared@{thr}"] = round(ev["shared"]["consensus"], 3)

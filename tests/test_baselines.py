@@ -12,9 +12,9 @@ sys.path.insert(0, str(BENCH))
 
 import baselines  # noqa: E402
 import fidelity  # noqa: E402
-from mssvae._constants import GROUPS, N_SPECIFIC, UNS, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
-from mssvae.metrics import evaluate  # noqa: E402
-from mssvae.simulate import gaussian  # noqa: E402
+from mssvae.contract import GROUPS, N_SPECIFIC, UNS, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
+from mssvae.sim.metrics import evaluate  # noqa: E402
+from mssvae.sim.designs import gaussian  # noqa: E402
 
 
 def test_sparsify_relative_rule():
@@ -103,7 +103,7 @@ def _with_estimate(adata, W_shared, W_specific, n_specific):
 
 
 def test_diagnose_names_failure_modes(small_gauss):
-    from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
+    from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC
 
     Ts = (np.asarray(small_gauss.varm[TRUE_W_SHARED]) != 0).astype(float)  # 60 x 3
     Tm = (np.asarray(small_gauss.varm[TRUE_W_SPECIFIC]) != 0).astype(float)  # 60 x 3 (one per group)
@@ -134,7 +134,7 @@ def test_diagnose_names_failure_modes(small_gauss):
 
 
 def test_rescore_from_saved_w(tmp_path, small_gauss):
-    from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
+    from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC
 
     # The truth's supports at |w| = 0.2: found at threshold 0.1, gone at 0.5.
     adata = _with_estimate(small_gauss, 0.2 * np.sign(np.asarray(small_gauss.varm[TRUE_W_SHARED])),
@@ -176,7 +176,7 @@ def test_overrides_and_table():
 
 def test_fold_record_moves_a_switched_shared_factor(tmp_path, small_gauss):
     """A shared factor estimated once in every group's block: the +fold record puts it back in W^(S)."""
-    from mssvae._constants import TRUE_W_SHARED, TRUE_W_SPECIFIC
+    from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC
 
     Ts = (np.asarray(small_gauss.varm[TRUE_W_SHARED]) != 0).astype(float)
     Tm = (np.asarray(small_gauss.varm[TRUE_W_SPECIFIC]) != 0).astype(float)

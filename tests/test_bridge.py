@@ -1,4 +1,4 @@
-"""The bridge the R package calls (mssvae.bridge) and the Bioconductor files of mssvae.sce."""
+"""The bridge the R package calls (mssvae.bridge) and the Bioconductor files of mssvae.bridge.sce."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 import mssvae
 from mssvae import bridge
-from mssvae import _constants as C
+from mssvae.bridge.arrays import samples_by_features
+from mssvae import contract as C
 
 # lambda0_breaks: the annealing within these few steps (the default is set for Table 2's sizes)
 FAST = dict(n_shared=3, n_specific=2, hidden=(8, 6), epochs=2, batch_size=32, seed=0, lambda0_breaks=(1, 2))
@@ -100,11 +101,11 @@ def test_orientation_and_sparse_input():
 def test_transposes_are_views_not_copies():
     x, _ = _counts()
     csc = sp.csc_matrix(x.astype(np.float64))
-    csr = bridge._samples_by_features(csc, transpose=True)
+    csr = samples_by_features(csc, transpose=True)
     assert csr.format == "csr" and csr.shape == (45, 30)
     assert np.shares_memory(csr.data, csc.data)  # never densified, not even copied
     f = np.asfortranarray(x)
-    c = bridge._samples_by_features(f, transpose=True)
+    c = samples_by_features(f, transpose=True)
     assert c.flags.c_contiguous and np.shares_memory(c, f)
 
 
@@ -113,11 +114,11 @@ def test_transposes_are_views_not_copies():
     [
         (dict(likelihood="poisson"), "likelihood must be 'nb' or 'gaussian'"),
         (dict(groups=["a", "b"]), "got 2 group labels for 45 samples"),
-        (dict(groups=[None] + ["a"] * 44), "1 samples have no group label (first: sample 1)"),
+        (dict(groups=[None] + ["a"] * 44), "1 samples have no group label (first at row 0)"),
         (dict(groups=["shared"] * 20 + ["a"] * 25), "a group is named 'shared'"),
         (dict(hidden=(8,)), "hidden must give the widths of the two hidden layers"),
         (dict(learning_rate=0.1), "unknown settings ['learning_rate']; the model takes:"),
-        (dict(group_levels=["a", "b"]), "group labels ['c'] are not among group_levels"),
+        (dict(group_levels=["a", "b"]), "group labels ['c'] are not among the group levels"),
         (dict(feature_names=["g1"]), "got 1 feature names for 30 features"),
         (dict(n_shared=40), "more factors than features"),
     ],
@@ -198,7 +199,7 @@ def test_prepare_arrays_equals_pp_prepare():
 
 
 def test_example_arrays_rebuild_the_example():
-    from mssvae.demo import example_data
+    from mssvae.io.example import example_data
 
     ex = bridge.example_arrays()
     c = ex["counts"]
@@ -241,7 +242,7 @@ def fitted_adata():
 
 def test_write_sce_uses_the_r_layout(fitted_adata, tmp_path):
     ro = _r_or_skip()
-    from mssvae.sce import write_sce
+    from mssvae.bridge.sce import write_sce
 
     path = write_sce(fitted_adata, tmp_path / "fit.rds", x_assay="counts")
     ro.r.assign("path", str(path))
@@ -264,7 +265,7 @@ def test_the_r_package_reads_what_write_sce_writes(fitted_adata, tmp_path):
     ro = _r_or_skip()
     if not ro.r('isTRUE(requireNamespace("mssvae", quietly = TRUE))')[0]:
         pytest.skip("the R package is not installed (make r-install)")
-    from mssvae.sce import write_sce
+    from mssvae.bridge.sce import write_sce
 
     path = write_sce(fitted_adata, tmp_path / "fit.rds")
     ro.r.assign("path", str(path))
@@ -278,7 +279,7 @@ def test_the_r_package_reads_what_write_sce_writes(fitted_adata, tmp_path):
 
 def test_sce_round_trip(fitted_adata, tmp_path):
     _r_or_skip()
-    from mssvae.sce import read_sce, write_sce
+    from mssvae.bridge.sce import read_sce, write_sce
 
     path = write_sce(fitted_adata, tmp_path / "fit.rds", x_assay="counts")
     back = read_sce(path)
@@ -298,7 +299,7 @@ def test_sce_round_trip(fitted_adata, tmp_path):
 
 def test_read_sce_of_a_summarized_experiment(tmp_path):
     ro = _r_or_skip()
-    from mssvae.sce import read_sce
+    from mssvae.bridge.sce import read_sce
 
     path = tmp_path / "se.rds"
     ro.r.assign("path", str(path))
@@ -328,7 +329,7 @@ def test_read_sce_of_a_summarized_experiment(tmp_path):
 
 def test_fit_arrays_fold_switched_passes_the_groups(monkeypatch):
     """fold_switched=True applies mssvae.fold_switched to the results, with the samples' groups."""
-    from mssvae import postprocess
+    from mssvae.analysis import postprocess
 
     calls, real = [], postprocess.fold_switched
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mssvae import _constants as C
+from mssvae import contract as C
 from mssvae.cli import main
 
 from conftest import make_adata
@@ -71,7 +71,7 @@ def test_fit_negative_counts_suggests_gaussian(tmp_path):
     path = tmp_path / "real.h5ad"
     a.write_h5ad(path)
     res = CliRunner().invoke(main, ["fit", str(path), "--group-key", "group", "--out", str(tmp_path / "o.h5ad"), *TINY_ARGS])
-    assert res.exit_code == 1 and "likelihood='gaussian'" in res.output
+    assert res.exit_code == 1 and "--likelihood 'gaussian'" in res.output and "--layer" in res.output
 
 
 def test_fit_missing_or_broken_file(tmp_path):

@@ -11,13 +11,15 @@ import torch
 from click.testing import CliRunner
 
 import mssvae
-from mssvae import _constants as C
-from mssvae import bridge, metrics, simulate
+from mssvae import contract as C
+from mssvae import bridge
+from mssvae.sim import metrics
+from mssvae.sim import designs as simulate
 from mssvae.cli import main
-from mssvae.covariates import CovariateEncoding, covariate_start
-from mssvae.data import MSSVAEInputError
+from mssvae.io.covariates import CovariateEncoding, covariate_start
+from mssvae.errors import MSSVAEInputError
 from mssvae.model import MSSVAE
-from mssvae.module import MSSVAEModule
+from mssvae.core.module import MSSVAEModule
 
 from conftest import TINY, make_adata
 

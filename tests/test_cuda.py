@@ -7,12 +7,13 @@ import scipy.sparse as sp
 import torch
 
 from conftest import TINY, make_adata
-from mssvae import _constants as C
-from mssvae.data import Batches
-from mssvae.model import MSSVAE, _module_kwargs, _train_settings
-from mssvae.module import MSSVAEModule
-from mssvae.nets import MaskedDecoder
-from mssvae.train import Trainer, epoch_batches
+from mssvae import contract as C
+from mssvae.core.batches import Batches
+from mssvae.model import MSSVAE
+from mssvae.model.start import module_kwargs
+from mssvae.core.module import MSSVAEModule
+from mssvae.core.nets import MaskedDecoder
+from mssvae.core.train import Trainer, epoch_batches
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -43,7 +44,7 @@ def test_cuda_decoder_matches_cpu_reference(precision):
 
 
 def test_power_iteration_tracks_the_exact_spectral_norm_on_cuda():
-    from mssvae.module import SpectralNormalized
+    from mssvae.core.module import SpectralNormalized
 
     torch.manual_seed(0)
     V, norm = torch.randn(64, 40), SpectralNormalized().cuda()
@@ -61,8 +62,8 @@ def test_training_step_never_waits_for_the_device(likelihood, lipschitz):
     s = model.settings
     s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
     codes = a.obs["group"].cat.codes.to_numpy().astype(np.int64)
-    module = MSSVAEModule(**_module_kwargs(a.X, s, [2, 2, 2], precision="bf16")).cuda()
-    trainer = Trainer(module, _train_settings(s), seed=0)
+    module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2], precision="bf16")).cuda()
+    trainer = Trainer(module, s.train_settings(), seed=0)
     data = Batches(a.X, codes, torch.device("cuda"))
     batches = epoch_batches(codes, 32, True, trainer.generator)
     order = data.to_device(torch.cat(batches))

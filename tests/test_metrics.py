@@ -1,4 +1,4 @@
-"""Tests of mssvae.metrics (App. C.1) and the simulate/evaluate commands."""
+"""Tests of mssvae.sim.metrics (App. C.1) and the simulate/evaluate commands."""
 
 import itertools
 import json
@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mssvae._constants import (
+from mssvae.contract import (
     GROUP_KEY, GROUPS, N_SPECIFIC, SIM, TRUE_W_SHARED, TRUE_W_SPECIFIC, TRUE_Z_SHARED, TRUE_Z_SPECIFIC, UNS, W_SHARED,
     W_SPECIFIC, Z_SHARED, Z_SPECIFIC,
 )
-from mssvae.cli_sim import evaluate_cmd, simulate_cmd
-from mssvae.metrics import (
+from mssvae.cli.sim import evaluate_cmd, simulate_cmd
+from mssvae.sim.metrics import (
     MissingKeyError, consensus, dci_disentanglement, disentanglement_from_importance, evaluate, jaccard,
     jaccard_matrix, recovery, relevance, support_scores, supports,
 )
-from mssvae.simulate import GROUP_COLUMN, gaussian
+from mssvae.sim.designs import GROUP_COLUMN, gaussian
 
 SCORES = ("consensus", "relevance", "recovery")
 
@@ -215,7 +215,7 @@ def test_cli_evaluate(tmp_path, small):
 
 
 def test_group_blocks_split_by_label():
-    from mssvae.metrics import group_blocks
+    from mssvae.sim.metrics import group_blocks
 
     W = np.arange(12).reshape(2, 6)
     blocks = group_blocks(W, ["a", "b", "c"], [1, 0, 5])

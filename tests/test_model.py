@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 
 import mssvae
-from mssvae import _constants as C
+from mssvae import contract as C
 from mssvae.model import MSSVAE
 
 from conftest import TINY, make_adata
@@ -122,7 +122,7 @@ def test_transform_new_samples_of_known_groups(counts_adata):
 
 
 def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monkeypatch):
-    import mssvae.train as train
+    import mssvae.core.train as train
 
     full = counts_adata.copy()
     mssvae.fit(full, likelihood="nb", seed=3, **TINY, epochs=4, batch_size=32, progress=False)
@@ -169,7 +169,7 @@ def test_factor_gene_sets_and_active_factors(counts_adata):
         warnings.simplefilter("error")
         mssvae.factor_gene_sets(a, threshold=0.5)
     table = model.active_factors(threshold=0.0)
-    assert set(table.columns) >= {"factor", "block", "n_features", "top_features"}
+    assert set(table.columns) >= {"factor", "block", "n_genes", "top_genes"}
 
 
 # ----- bad input -------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_unknown_likelihood():
 
 
 def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
-    from mssvae.diagnostics import support_overlaps
+    from mssvae.analysis.diagnostics import support_overlaps
 
     a = counts_adata
     mssvae.fit(a, likelihood="nb", **TINY, **FAST)
@@ -253,7 +253,7 @@ def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
     a.varm[C.W_SPECIFIC] = spec
     found = support_overlaps(a)
     assert found.to_dict("records") == [{"kind": "nested", "factors": "g0_2, g0_1", "jaccard": 1.0}]
-    from mssvae.diagnostics import overlap_notes
+    from mssvae.analysis.diagnostics import overlap_notes
     assert "100% of factor g0_2's genes are also factor g0_1's" in overlap_notes(a)[0]
     spec[[9, 10], 1] = 1.0  # g0_2 = {2, 5, 8, 9, 10}: 3 of 5 inside g0_1, below 0.7
     a.varm[C.W_SPECIFIC] = spec
@@ -278,5 +278,5 @@ def test_categorical_group_order_is_kept_and_shared_is_reserved(counts_adata):
     assert model.groups == ["g2", "g0", "g1"]
     b = counts_adata.copy()
     b.obs["group"] = b.obs["group"].cat.rename_categories({"g1": "shared"})
-    with pytest.raises(mssvae.MSSVAEInputError, match="'shared' is reserved"):
+    with pytest.raises(mssvae.MSSVAEInputError, match="a group is named 'shared'"):
         mssvae.fit(b, likelihood="nb", **TINY, **FAST)

@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from mssvae.module import MSSVAEModule, gaussian_kl, log_nb
-from mssvae.nets import MaskedDecoder
+from mssvae.core.module import MSSVAEModule, gaussian_kl, log_nb
+from mssvae.core.nets import MaskedDecoder
 
 
 def naive_decoder(dec: MaskedDecoder, z, W):

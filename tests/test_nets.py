@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mssvae.nets import MaskedDecoder, fused_hidden_path
+from mssvae.core.nets import MaskedDecoder, fused_hidden_path
 
 G, K, HIDDEN = 37, 12, (24, 16)
 
@@ -152,7 +152,7 @@ def test_cpu_chunk_is_cache_sized_and_within_the_budget():
 def test_fast_path_follows_parametrised_weights():
     """With the Lipschitz decoder's parametrisations (module.constrain_decoder) the fast path
     still computes the reference's function and sends gradients to the underlying weights."""
-    from mssvae.module import constrain_decoder
+    from mssvae.core.module import constrain_decoder
 
     ref, fast = _pair()
     for dec in (ref, fast):

@@ -4,8 +4,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from mssvae import _constants as C
-from mssvae.postprocess import fold_switched
+from mssvae import contract as C
+from mssvae.analysis.postprocess import fold_switched
 
 
 def _contract(b_program=range(4, 8)):

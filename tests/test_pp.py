@@ -345,7 +345,7 @@ def test_errors_are_package_input_errors():
 def test_cli_prepare(tmp_path):
     from click.testing import CliRunner
 
-    from mssvae.cli_pp import prepare_cmd
+    from mssvae.cli.prepare import prepare_cmd
 
     src = tmp_path / "in.h5ad"
     _demo().write_h5ad(src)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy import stats
 
-from mssvae.priors import (
+from mssvae.core.priors import (
     Lambda0Schedule,
     expected_log_prior,
     inverse_gamma_beta,

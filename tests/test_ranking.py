@@ -1,4 +1,4 @@
-"""Group-specific gene and factor rankings (mssvae.ranking): planted genes come out on top."""
+"""Group-specific gene and factor rankings (mssvae.analysis.ranking): planted genes come out on top."""
 
 import anndata
 import numpy as np
@@ -7,9 +7,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mssvae import MSSVAE, MSSVAEInputError
+from mssvae import MSSVAE
+
+from mssvae import MSSVAEInputError
 from mssvae.cli import main
-from mssvae.ranking import FACTOR_COLUMNS, GENE_COLUMNS, rank_arrays
+from mssvae.contract import FACTOR_COLUMNS, GENE_COLUMNS
+from mssvae.bridge import rank_arrays
 
 torch.set_num_threads(1)
 

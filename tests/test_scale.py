@@ -2,7 +2,7 @@
 
 import torch
 
-from mssvae.module import MSSVAEModule
+from mssvae.core.module import MSSVAEModule
 
 
 def make(likelihood="nb", lipschitz=True, G=12):

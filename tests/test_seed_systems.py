@@ -13,10 +13,10 @@ sys.path.insert(0, str(BENCH))
 
 import seed_systems  # noqa: E402
 from mssvae import MSSVAE  # noqa: E402
-from mssvae.foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
-from mssvae.metrics import dci_disentanglement  # noqa: E402
-from mssvae.simulate import simulate  # noqa: E402
-from mssvae.simulate_toy import TOY_SUPPORT, leakage, toy, toy_signal  # noqa: E402
+from foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
+from mssvae.sim.metrics import dci_disentanglement  # noqa: E402
+from mssvae.sim.designs import simulate  # noqa: E402
+from mssvae.sim.toy import TOY_SUPPORT, leakage, toy, toy_signal  # noqa: E402
 
 torch.set_num_threads(1)
 

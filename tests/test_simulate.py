@@ -1,11 +1,11 @@
-"""Tests of mssvae.simulate / mssvae.splatter: the designs of §4.1, §4.2 and multiGroupVI App. D."""
+"""Tests of mssvae.sim (designs, splatter): the designs of §4.1, §4.2 and multiGroupVI App. D."""
 
 import anndata as ad
 import numpy as np
 import pytest
 
-from mssvae._constants import GROUPS, N_SPECIFIC, SIM, TRUE_W_SHARED, TRUE_W_SPECIFIC, TRUE_Z_SHARED, TRUE_Z_SPECIFIC
-from mssvae.simulate import (
+from mssvae.contract import GROUPS, N_SPECIFIC, SIM, TRUE_W_SHARED, TRUE_W_SPECIFIC, TRUE_Z_SHARED, TRUE_Z_SPECIFIC
+from mssvae.sim.designs import (
     DESIGNS, GROUP_COLUMN, TRUE_MEAN_LAYER, anchor_counts, block_layout, gaussian, nonlinear_features, rnaseq,
     simulate, splatter2,
 )

@@ -7,12 +7,12 @@ import torch
 
 import mssvae
 from conftest import TINY, make_adata
-from mssvae import _constants as C
-from mssvae import hardware
+from mssvae import contract as C
+from mssvae.core import hardware
 from mssvae.model import MSSVAE
-from mssvae.train import default_batch_size
-from mssvae.stopping import StoppingRule, StoppingState, observe
-from mssvae.train import steps_per_epoch
+from mssvae.core.train import default_batch_size
+from mssvae.core.stopping import StoppingRule, StoppingState, observe
+from mssvae.core.train import steps_per_epoch
 
 
 def _sparse_w(flip=None):
@@ -72,7 +72,7 @@ def test_fit_stops_early_and_records_why():
     assert len(model.history) == stop["epochs"] and model.history[-1]["stable_epochs"] >= 3
     full = MSSVAE("gaussian", **TINY, lambda0_breaks=(4, 20), early_stopping=False)
     full.fit(a.copy(), group_key="group", epochs=12, batch_size=25, progress=False)
-    assert len(full.history) == 12 and full._meta["stopping"]["reason"] == "max_epochs"
+    assert len(full.history) == 12 and full.state.stopping["reason"] == "max_epochs"
 
 
 def test_max_steps_bounds_the_fit_and_a_short_schedule_warns():
@@ -80,7 +80,7 @@ def test_max_steps_bounds_the_fit_and_a_short_schedule_warns():
     with pytest.warns(UserWarning, match="λ0 reaches its last value at gradient step 900"):
         model = MSSVAE("gaussian", **TINY, max_steps=10).fit(a, group_key="group", epochs=50, batch_size=25,
                                                              progress=False)
-    assert model._meta["stopping"]["reason"] == "max_steps" and model.history[-1]["step"] == 10
+    assert model.state.stopping["reason"] == "max_steps" and model.history[-1]["step"] == 10
 
 
 def test_default_batch_size_gives_small_data_four_steps_per_epoch():
@@ -125,7 +125,7 @@ def test_idle_cores_is_within_the_usable_cores():
 def test_overlap_notes_are_summarised(monkeypatch):
     import pandas as pd
 
-    from mssvae import diagnostics
+    from mssvae.analysis import diagnostics
 
     rows = [dict(kind="split", factors=f"shared_{i}, shared_{i + 1}", jaccard=0.9) for i in range(50)]
     rows += [dict(kind="nested", factors="shared_1, shared_2", jaccard=0.8)]

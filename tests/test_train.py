@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from mssvae.train import balanced_weights, epoch_batches
+from mssvae.core.train import balanced_weights, epoch_batches
 
 
 def test_balanced_batches_are_balanced_across_groups():

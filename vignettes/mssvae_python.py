@@ -13,7 +13,7 @@ uses 50 and 10 factors, 256 and 128 units, 800 epochs). Steps, as in vignettes/m
 5. gene sets |W| > 0.5 and GO biological-process over-representation (one-sided Fisher's exact
    test, Benjamini–Yekutieli), with the annotations of Bioconductor's org.Hs.eg.db read through
    rpy2 (skipped with a message where R or rpy2 is missing);
-6. the results as ``.h5ad`` and, through ``mssvae.sce.write_sce``, as a SingleCellExperiment
+6. the results as ``.h5ad`` and, through ``mssvae.write_sce``, as a SingleCellExperiment
    ``.rds`` for R users (``factorGeneSets(readRDS(...))`` works on it).
 """
 
@@ -29,7 +29,7 @@ from scipy.stats import hypergeom
 
 import mssvae
 from mssvae import pp
-from mssvae.demo import example_data
+from mssvae.io.example import example_data
 
 # A narrow decoder for speed; the penalty weight goes with the width (README, "Penalty weight":
 # the NB default, 10, is for Table 2's [256, 128]; at [32, 16] weight 2 did best). Minibatches
@@ -104,7 +104,7 @@ def figures(adata, model, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mssvae.plotting import plot_loadings
+    from mssvae.analysis.plotting import plot_loadings
 
     plot_loadings(adata, out / "loadings.png", max_features=70)
     h = model.history_frame()
@@ -183,7 +183,7 @@ def main() -> None:
     for label, rows in (("shared", active[active.block == "shared"]), ("lineage-specific", active[active.block != "shared"])):
         print(f"\n{len(rows)} active {label} factors")
         for r in rows.itertuples():
-            print(f"  {r.factor:<14} {r.n_features:>4} genes  top: {', '.join(r.top_features.split(', ')[:8])}")
+            print(f"  {r.factor:<14} {r.n_genes:>4} genes  top: {', '.join(r.top_genes.split(', ')[:8])}")
     figures(adata, model, out)
 
     sets = mssvae.factor_gene_sets(adata, threshold=0.5)
@@ -202,7 +202,7 @@ def main() -> None:
 
     adata.write_h5ad(out / "pbmc_mssvae.h5ad")
     try:
-        from mssvae.sce import write_sce
+        from mssvae.bridge.sce import write_sce
 
         write_sce(adata, out / "pbmc_mssvae.rds", x_assay="counts")
         print(f"\nwrote {out / 'pbmc_mssvae.rds'} (R: factorGeneSets(readRDS(...)))")

@@ -4,15 +4,16 @@ Shared and group-specific latent factors for data measured on the same features 
 groups, with sparse feature-to-factor masks W that say which features belong to which factor.
 """
 
+import inspect
+
 __version__ = "0.99.0"
 
-from .data import MSSVAEInputError  # noqa: E402
-from .diagnostics import support_overlaps  # noqa: E402
+from .analysis.diagnostics import support_overlaps  # noqa: E402
+from .analysis.postprocess import fold_switched  # noqa: E402
+from .bridge.sce import read_sce, write_sce  # noqa: E402  (rpy2 is imported only when called)
+from .errors import FitInterrupted, MSSVAEInputError  # noqa: E402
+from .io.results import factor_gene_sets, loadings  # noqa: E402
 from .model import MSSVAE  # noqa: E402
-from .postprocess import fold_switched  # noqa: E402
-from .results import factor_gene_sets, loadings  # noqa: E402
-from .sce import read_sce, write_sce  # noqa: E402  (rpy2 is imported only when called)
-from .train import FitInterrupted  # noqa: E402
 
 
 def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: str = "nb", **kwargs) -> MSSVAE:
@@ -21,8 +22,7 @@ def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: s
     Keyword arguments of :meth:`MSSVAE.fit` (epochs, batch_size, seed, device, progress,
     model_dir, resume, groups, covariate_keys, covariates, threads) go to the fit; the rest to the :class:`MSSVAE` constructor.
     """
-    fit_keys = {"epochs", "batch_size", "seed", "device", "progress", "model_dir", "resume", "groups", "covariate_keys",
-                "covariates", "threads"}
+    fit_keys = set(inspect.signature(MSSVAE.fit).parameters) - {"self", "data", "group_key", "layer"}
     fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
     return MSSVAE(likelihood=likelihood, **kwargs).fit(adata, group_key=group_key, layer=layer, **fit_kwargs)
 

@@ -1,0 +1,83 @@
+"""``mssvae fit``: an MSSVAE fitted to an .h5ad, the results contract written into a copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..analysis import postprocess
+from ..analysis.diagnostics import overlap_notes
+from ..errors import FitInterrupted
+from ..model import MSSVAE
+from .common import friendly_errors, read_h5ad
+
+
+@click.command("fit")
+@click.argument("infile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--group-key", required=True, help="Column of obs holding each sample's group.")
+@click.option("--out", "outfile", required=True, type=click.Path(dir_okay=False), help="Output .h5ad with the results.")
+@click.option("--layer", default=None, help="Layer holding the data (default: X).")
+@click.option("--likelihood", type=click.Choice(["nb", "gaussian"]), default="nb", show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: the paper's (NB 800, Gaussian 500).")
+@click.option("--batch-size", type=click.IntRange(2), default=None, help="Default 512.")
+@click.option("--n-shared", type=click.IntRange(1), default=None, help="Initial K_S (default: the paper's).")
+@click.option("--n-specific", type=click.IntRange(0), default=None, help="Initial K_m per group (default: the paper's).")
+@click.option("--sparsity-weight", type=click.FloatRange(min=0, min_open=True), default=None, help="Weight of the sparsity prior.")
+@click.option("--hidden", type=(click.IntRange(1), click.IntRange(1)), default=None, metavar="H1 H2",
+              help="Widths of the two hidden layers (default: the paper's).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate of the networks.")
+@click.option("--lr-w", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate of W.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="Arithmetic of the decoder (auto: bf16 on GPUs and on CPUs with native bf16, else fp32).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads (default: the cores other processes leave idle).")
+@click.option("--early-stopping/--no-early-stopping", default=True, show_default=True,
+              help="Stop once W's supports and the loss have settled (--epochs is then a maximum).")
+@click.option("--stopping-tol", type=click.FloatRange(min=0), default=None, help="Relative loss improvement (default 1e-3).")
+@click.option("--stopping-patience", type=click.IntRange(1), default=None, help="Epochs W's supports must hold (default 10).")
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Most gradient steps (default: twice the paper's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
+              help="Where checkpoints and the fitted model go (default: OUT without .h5ad + '_model').")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from the checkpoint in --model-dir.")
+@click.option("--covariate-key", "covariate_keys", multiple=True,
+              help="Column of obs with a nuisance covariate (batch, donor, ...) the decoder conditions on; repeatable.")
+@click.option("--fold-switched", is_flag=True,
+              help="Move a program estimated once in every group's block into the shared block (App. C.3; "
+                   "mssvae.fold_switched).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
+        lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, device, model_dir, resume,
+        covariate_keys, fold_switched, quiet):
+    """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
+    adata = read_h5ad(infile)
+    model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
+    options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
+                   stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps)
+    model = MSSVAE(likelihood, precision=precision, early_stopping=early_stopping,
+                   **{k: v for k, v in options.items() if v is not None})
+    try:
+        model.fit(adata, group_key=group_key, layer=layer, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                  progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None,
+                  threads=threads)
+    except FitInterrupted as e:
+        raise FitInterrupted(
+            f"{e}\n  resume: mssvae fit {infile} --group-key {group_key} --out {outfile} --model-dir {model_dir} --resume"
+            + "".join(f" --covariate-key {k}" for k in covariate_keys)
+        ) from None
+    model.save(model_dir)
+    if fold_switched:
+        for line in postprocess.fold_switched(adata):
+            click.echo(f"folded into the shared block: {line}")
+    adata.write_h5ad(outfile)
+    click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
+    click.echo(model.active_factors().drop(columns="top_genes").to_string(index=False))
+    stopping = model.state.stopping
+    if stopping["dense"]:
+        click.echo(f"note: {stopping['message']}")  # overlaps of a dense W say nothing
+        return
+    for note in overlap_notes(adata):
+        click.echo(note)

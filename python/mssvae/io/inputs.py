@@ -1,0 +1,182 @@
+"""The one input path of every fit, transform and ranking: the matrix, the group labels and
+their checks.
+
+Every check names the problem, where it is, and what to do (:class:`mssvae.errors.MSSVAEInputError`
+carries those as fields). Sparse matrices stay sparse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import MSSVAEInputError
+
+
+def _as_matrix(X):
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=np.float32)
+    return np.asarray(X, dtype=np.float32)
+
+
+def get_matrix(adata, layer: str | None):
+    """The samples × features matrix of ``adata`` (``.X`` or a layer), dense or CSR."""
+    if layer is None:
+        if adata.X is None:
+            raise MSSVAEInputError(
+                "the AnnData has no .X; pass layer= with one of: " + (", ".join(adata.layers.keys()) or "(no layers)")
+            )
+        return _as_matrix(adata.X)
+    if layer not in adata.layers:
+        raise MSSVAEInputError(
+            f"layer {layer!r} not found; available layers: " + (", ".join(adata.layers.keys()) or "(none; use .X with layer=None)")
+        )
+    return _as_matrix(adata.layers[layer])
+
+
+def get_groups(adata, group_key: str) -> pd.Series:
+    """The group label of each sample, from ``adata.obs[group_key]``."""
+    if group_key not in adata.obs.columns:
+        raise MSSVAEInputError(f"group key {group_key!r} is not a column of obs",
+                               hint="available columns: " + (", ".join(map(str, adata.obs.columns)) or "(none)"))
+    return adata.obs[group_key].reset_index(drop=True)  # a Series keeps a categorical's order
+
+
+def resolve_groups(groups, n_samples: int, known: list[str] | None = None, levels=None,
+                   min_size: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of the group labels and the groups in block order: the one place labels
+    are checked, for fits, ``transform``, rankings and the R door.
+
+    Parameters
+    ----------
+    groups
+        One label per sample (a sequence, Series or Categorical; missing labels are an error).
+    n_samples
+        The number of samples the labels must match.
+    known
+        The groups of a fitted model, in its order (``transform``): other labels are an error.
+    levels
+        The order of the groups for a new fit (R factor levels); default: a categorical's
+        categories, else sorted labels. Levels without samples are dropped.
+    min_size
+        The least number of samples per group (a fit needs 2).
+    """
+    groups = groups if isinstance(groups, pd.Series) else pd.Series(groups, dtype=object if levels is not None else None)
+    if len(groups) != n_samples:
+        raise MSSVAEInputError(f"got {len(groups)} group labels for {n_samples} samples", hint="give one label per sample")
+    if groups.isna().any():
+        first = int(np.flatnonzero(groups.isna().to_numpy())[0])
+        raise MSSVAEInputError(f"{int(groups.isna().sum())} samples have no group label",
+                               where=dict(sample=None, row=first), hint="label them or drop them")
+    labels = groups.astype(str)
+    present = set(labels)
+    if known is not None:
+        order = list(known)
+        unknown = sorted(present - set(order))
+        if unknown:
+            raise MSSVAEInputError(f"groups {unknown} were not seen in training", hint=f"the model knows: {order}")
+    else:
+        if levels is not None:
+            order = [str(g) for g in levels]
+        elif isinstance(groups.dtype, pd.CategoricalDtype):
+            order = list(groups.cat.categories.astype(str))
+        else:
+            order = sorted(present)
+        missing = sorted(present - set(order))
+        if missing:
+            raise MSSVAEInputError(f"group labels {missing} are not among the group levels {order}")
+        order = [g for g in order if g in present]
+        if "shared" in order:
+            raise MSSVAEInputError("a group is named 'shared', the name of the shared block of factors (shared_1, ...)",
+                                   hint="rename that group")
+    codes = pd.Categorical(labels, categories=order).codes.astype(np.int64)
+    sizes = np.bincount(codes, minlength=len(order))
+    small = [f"{order[m]!r} ({n})" for m, n in enumerate(sizes) if n < min_size]
+    if small:
+        raise MSSVAEInputError(f"every group needs at least {min_size} samples; too small: " + ", ".join(small),
+                               hint="merge or drop these groups")
+    return codes, order
+
+
+def _values(X) -> np.ndarray:
+    return X.data if sp.issparse(X) else X.ravel()
+
+
+def _first_location(X, bad_values_mask_fn, obs_names, var_names) -> dict:
+    if sp.issparse(X):
+        coo = X.tocoo()
+        k = int(np.flatnonzero(bad_values_mask_fn(coo.data))[0])
+        i, j = coo.row[k], coo.col[k]
+    else:
+        i, j = np.argwhere(bad_values_mask_fn(X))[0]
+    return dict(sample=str(obs_names[i]), row=int(i), feature=str(var_names[j]), column=int(j))
+
+
+def check_values(X, likelihood: str, obs_names, var_names) -> None:
+    """Refuse NaN/inf anywhere, and negative or non-integer values for the NB model."""
+    vals = _values(X)
+    n_bad = int((~np.isfinite(vals)).sum())
+    if n_bad:
+        where = _first_location(X, lambda v: ~np.isfinite(v), obs_names, var_names)
+        raise MSSVAEInputError(f"the data hold {n_bad} NaN or infinite values", where=where,
+                               hint="remove or impute them before fitting")
+    if likelihood != "nb":
+        return
+    for name, bad in (("negative", lambda v: v < 0), ("non-integer", lambda v: v != np.round(v))):
+        n_bad = int(bad(vals).sum())
+        if n_bad:
+            where = _first_location(X, bad, obs_names, var_names)
+            raise MSSVAEInputError(
+                f"the negative binomial model needs counts, but the data hold {n_bad} {name} values", where=where,
+                hint="pass the raw counts (layer=...) or use likelihood='gaussian'", args_named=("layer", "likelihood"))
+
+
+def row_blocks(X, rows: int = 2048):
+    """``(start, block)`` over blocks of rows of a dense or CSR matrix, each block dense float64.
+
+    Every start statistic is computed from these blocks, so a sparse matrix and its dense copy
+    give bit-identical starts (and fits), in float64, with memory bounded by one block.
+    """
+    for start in range(0, X.shape[0], rows):
+        block = X[start:start + rows]
+        yield start, (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float64)
+
+
+def column_moments(X, transform=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and (population) variance in float64, two passes over row blocks;
+    ``transform``: a function applied to each dense float64 block first (row-wise only)."""
+    n = X.shape[0]
+    transform = transform or (lambda b: b)
+    mean = sum(transform(b).sum(0) for _, b in row_blocks(X)) / n
+    var = sum(((transform(b) - mean) ** 2).sum(0) for _, b in row_blocks(X)) / n
+    return mean, var
+
+
+def library_sizes(X) -> np.ndarray:
+    """Per-sample totals (Σ_j x_ij) in float64."""
+    return np.concatenate([b.sum(1) for _, b in row_blocks(X)]) if X.shape[0] else np.zeros(0)
+
+
+def is_anndata(data) -> bool:
+    return hasattr(data, "obs") and hasattr(data, "var") and hasattr(data, "layers")
+
+
+def unpack(data, group_key, layer, groups):
+    """(matrix, group labels, sample names, feature names) from an AnnData or a matrix."""
+    if is_anndata(data):
+        X = get_matrix(data, layer)
+        labels = get_groups(data, group_key) if groups is None else groups
+        return X, labels, data.obs_names, data.var_names
+    if groups is None:
+        raise MSSVAEInputError("a matrix needs groups=: one group label per row (sample)")
+    X = get_matrix(_Matrix(data), None)
+    n, g = X.shape
+    return X, groups, [f"sample_{i + 1}" for i in range(n)], [f"feature_{j + 1}" for j in range(g)]
+
+
+class _Matrix:
+    """A bare matrix with the attributes :func:`get_matrix` reads."""
+
+    def __init__(self, X):
+        self.X, self.layers = X, {}

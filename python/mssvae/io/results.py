@@ -1,0 +1,136 @@
+"""The results contract in AnnData (README, "Results contract") and what is read back from it:
+gene sets per factor (paper §5)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict
+from importlib.metadata import version
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .. import contract as C
+
+
+def _h5ad_safe(value):
+    """Settings as values h5ad can store: no None, tuples as lists, dicts recursively."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        return {str(k): _h5ad_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_h5ad_safe(v) for v in value]
+    return value
+
+
+def write_results(model, adata, layer: str | None = None, groups=None, covariates=None) -> None:
+    """Write W, latents, η, p*, noise parameters, history, settings and versions into ``adata``.
+
+    ``groups`` are the per-sample labels when the model was fitted with ``groups=`` rather than
+    a ``group_key``; ``covariates`` the covariate table when it was fitted with ``covariates=``.
+    A model with covariates also writes ``.uns["mssvae"]["covariates"]`` (the encoding: names,
+    kinds, design columns, levels, center, scale) and ``["covariate_effects"]`` (β, G × C)."""
+    module, state = model._require_fit(), model.state
+    ks = model.settings.n_shared
+    W = model._w()
+    adata.varm[C.W_SHARED] = W[:, :ks]
+    adata.varm[C.W_SPECIFIC] = W[:, ks:]
+    latents = model.transform(adata, layer=layer, groups=groups, covariates=covariates)
+    adata.obsm[C.Z_SHARED] = latents["shared"].to_numpy()
+    adata.obsm[C.Z_SPECIFIC] = latents["specific"].to_numpy()
+    eta = module.eta.cpu().double().numpy()
+    if model.settings.likelihood == "gaussian":
+        noise = {"sigma2": state.full_rows(module.log_sigma2.detach().exp().cpu().double().numpy(), np.nan)}
+    else:
+        noise = {"phi": state.full_rows(module.log_phi.detach().exp().cpu().double().numpy(), np.nan)}
+    history = model.history_frame().reset_index()
+    adata.uns[C.UNS] = {
+        C.GROUPS: list(model.groups),
+        C.GROUP_KEY: state.group_key or "none",
+        C.N_SPECIFIC: np.asarray(state.n_specific, dtype=np.int64),
+        C.ETA_SHARED: eta[:ks],
+        C.ETA_SPECIFIC: eta[ks:],
+        "p_star": state.full_rows(module.p_star.cpu().double().numpy()),
+        "features_used": state.kept.copy(),
+        **noise,
+        C.HISTORY: {c: history[c].to_numpy() for c in history.columns},
+        C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": state.seed, "layer": layer}),
+        C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
+    }
+    for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping)):
+        if value:
+            adata.uns[C.UNS][key] = _h5ad_safe(value)
+    if model.covariate_encoding is not None:
+        adata.uns[C.UNS][C.COVARIATES] = model.covariate_encoding.to_dict()
+        adata.uns[C.UNS][C.COVARIATE_EFFECTS] = state.full_rows(module.covariate_effect.detach().cpu().double().numpy())
+
+
+def factor_names(adata) -> dict[str, list[str]]:
+    """Factor names per block (``shared`` and each group) from a fitted AnnData."""
+    uns = _uns(adata)
+    out = {"shared": [f"shared_{k + 1}" for k in range(adata.varm[C.W_SHARED].shape[1])]}
+    for g, k in zip(uns[C.GROUPS], np.asarray(uns[C.N_SPECIFIC]).tolist()):
+        out[str(g)] = [f"{g}_{i + 1}" for i in range(int(k))]
+    return out
+
+
+def _uns(adata) -> dict:
+    if C.UNS not in adata.uns or C.W_SHARED not in adata.varm:
+        raise KeyError(f"no MSSVAE results in this AnnData (.uns[{C.UNS!r}]); fit first with mssvae.fit(adata, group_key=...)")
+    return adata.uns[C.UNS]
+
+
+def loadings(adata) -> pd.DataFrame:
+    """All W columns side by side (features × factors), named as in ``factor_names``."""
+    names = factor_names(adata)
+    W = np.hstack([adata.varm[C.W_SHARED], adata.varm[C.W_SPECIFIC]])
+    return pd.DataFrame(W, index=adata.var_names, columns=sum(names.values(), []))
+
+
+def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size: int = 1) -> dict[str, list[str]]:
+    """Features with |W| > ``threshold`` per factor (the gene sets C_k of paper §5).
+
+    Parameters
+    ----------
+    adata
+        An AnnData holding MSSVAE results.
+    threshold
+        The paper's §5 uses 0.5.
+    which
+        ``"all"``, ``"shared"`` or a group label.
+    min_size
+        Leave out factors with fewer features (inactive factors have none).
+
+    Warns (``UserWarning``) when a set holds more than half of the fitted features: W is not
+    sparse yet (the fit was too short), and such a set says little. R's ``factorGeneSets()``
+    warns the same way.
+
+    Returns
+    -------
+    dict
+        Factor name (``shared_3``, ``<group>_2``) → list of feature names, ordered by |W|.
+    """
+    names = factor_names(adata)
+    if which != "all" and which not in names:
+        raise KeyError(f"which={which!r} is not 'all', 'shared' or a group; groups: {list(names)[1:]}")
+    W = loadings(adata)
+    blocks = names if which == "all" else {which: names[which]}
+    out = {}
+    for cols in blocks.values():
+        for col in cols:
+            w = W[col].abs()
+            genes = w[w > threshold].sort_values(ascending=False).index.astype(str).tolist()
+            if len(genes) >= min_size:
+                out[col] = genes
+    n_fitted = int(W.notna().any(axis=1).sum())
+    dense = [k for k, g in out.items() if len(g) > n_fitted / 2]
+    if dense:
+        warnings.warn(
+            f"the gene sets of {', '.join(dense)} hold more than half of the {n_fitted} fitted features "
+            f"(|W| > {threshold:g}): W is not sparse yet, so these sets say little; fit longer (more "
+            "epochs) or raise `threshold`",
+            stacklevel=2,
+        )
+    return out

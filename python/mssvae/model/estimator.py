@@ -1,0 +1,393 @@
+"""The user-facing MSSVAE estimator: AnnData or arrays in, validation, training, results out,
+save/load and ``transform``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..contract import ACTIVE_FACTOR_COLUMNS
+from ..core.batches import Batches
+from ..core.hardware import check_threads, default_threads, resolve_device, resolve_precision, torch_threads
+from ..core.module import MSSVAEModule
+from ..core.train import CHECKPOINT, Trainer, default_batch_size, warn_short_schedule
+from ..errors import MSSVAEInputError
+from ..io.covariates import CovariateEncoding, covariate_frame
+from ..io.inputs import check_values, is_anndata, resolve_groups, unpack
+from .settings import Settings
+from .start import module_kwargs, nonconstant, specific_sizes
+from .state import FittedState
+from ..analysis.ranking import rank_group_factors, rank_group_genes
+from ..io.results import write_results
+
+MODEL_FILE = "model.pt"
+SETTINGS_FILE = "settings.json"
+
+class MSSVAE:
+    """Multi-study sparse VAE (Moran & Krishnan 2026): shared and group-specific factors with
+    sparse feature-to-factor masks W.
+
+    Parameters
+    ----------
+    likelihood
+        ``"nb"`` for counts (Eq. 2.5) or ``"gaussian"`` (Eq. 2.2).
+    n_shared, n_specific
+        Initial K_S and K_m (an int for every group, or a dict group → K_m); the spike-and-slab
+        prior switches off the columns the data do not need. Default: Table 2.
+    hidden
+        Widths of the two hidden layers of every network. Default: Table 2.
+    lr, lr_w
+        Adam learning rates for the networks and for W. Default: Table 2.
+    lambda1, lambda0, lambda0_breaks, a, b
+        Spike-and-slab lasso: slab scale, the annealed spike scales and the gradient steps
+        where they change (default: Table 2's 5% and 30% of the epochs at the paper's sizes),
+        and the Beta(a, b) prior of η (b=None means G).
+    sparsity_weight
+        Multiplier of the SSL prior relative to the whole-data likelihood (1 = exact MAP, Eq. 2.4).
+        Default 20 for Gaussian (at 1, W stays dense on the paper's §4.1 design) and 10 for NB
+        (with the Lipschitz decoder and hidden widths of 128 or more, weight 2 leaves rotated
+        and spare shared columns on the §4.2 design); docs/design.md, "Penalty weight".
+    balance_groups
+        Draw minibatches with weights ∝ 1/n_m (App. B.2.3).
+    precision
+        Arithmetic of the decoder's hidden layers: ``"auto"`` (bf16 on CUDA devices and on CPUs
+        with native bf16 and hidden widths ≥ 64, fp32 elsewhere; :func:`mssvae.core.hardware.resolve_precision`),
+        ``"fp32"``, or ``"bf16"``/``"fp16"`` (mixed precision with fp32 master weights,
+        likelihood and priors). The choice made is recorded in ``.uns["mssvae"]["runtime"]``.
+    early_stopping, stopping_tol, stopping_patience, max_steps
+        ``epochs`` is a maximum: with ``early_stopping`` the fit ends once λ0 has reached its
+        last value, the supports of W (|W| > 0.03) have held for ``stopping_patience`` epochs and
+        the loss averaged over that many epochs improved by less than ``stopping_tol``
+        (relative) on the window before, but never while a column of W holds more than half
+        of the features (:mod:`mssvae.core.stopping`). ``max_steps`` bounds the gradient steps
+        (large N; default twice the paper's step count).
+    covariates_in_encoder
+        With covariates (``fit(..., covariate_keys=...)``), also feed them to every encoder
+        (scVI's choice: the encoders see [x, s]) besides the decoder's per-feature offset
+        f_ij + β_jᵀ s_i. Default True: on the planted-batch design the shared supports were
+        recovered exactly in every seed, against 0.875 in most seeds with the offset alone
+        (docs/design.md, "Covariates").
+    lipschitz_decoder
+        Constrain the decoder to be 2-Lipschitz in w̃_j ⊙ z̃_i (spectral-normalised layers, unit
+        head rows) so that W carries the scale and thresholds on |W| mean something; False gives
+        App. B.1's free weights. Default: True for NB, where the free decoder lets W shrink
+        towards 0; False for Gaussian, where the free decoder recovers the §4.1 supports better
+        (docs/design.md, "Scale of W").
+    encoder_input
+        What the encoders see: ``"raw"`` (App. B.1: x, or log1p(x) for NB) or ``"standardized"``
+        (log1p of library-normalised counts for NB, x for Gaussian; each feature centred and
+        scaled by its training-data moments). Default: standardized for NB, where on the
+        Splatter design the raw input left the shared latents blind to the cell types within the
+        fit (docs/design.md, "Encoder input"); raw for Gaussian.
+    """
+
+    def __init__(self, likelihood: str = "nb", **kwargs):
+        self.settings = Settings(likelihood=likelihood, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}).resolved()
+        self.module: MSSVAEModule | None = None
+        self.history: list[dict] = []
+        self.state: FittedState | None = None
+
+    # ----- fitting ----------------------------------------------------------------------------
+    def fit(
+        self,
+        data,
+        group_key: str = "group",
+        layer: str | None = None,
+        groups=None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = True,
+        model_dir: str | Path | None = None,
+        resume: bool = False,
+        covariate_keys=None,
+        covariates=None,
+        threads: int | None = None,
+    ) -> "MSSVAE":
+        """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
+
+        Results are written into the AnnData (see ``write_results``). With ``model_dir``,
+        checkpoints are saved there during training; ``resume=True`` continues from one.
+        Ctrl-C raises :class:`mssvae.FitInterrupted` after keeping the work done.
+
+        Covariates (optional; :mod:`mssvae.io.covariates`): ``covariate_keys`` names ``obs``
+        columns (e.g. ``["batch", "donor"]``), or ``covariates`` gives them as a DataFrame or a
+        dict name → values, one per sample (for matrix input). Categorical ones (strings,
+        categories, bools) are one-hot coded without their first level, numeric ones
+        standardised; the decoder adds a per-feature effect β_jᵀ s_i to its output, so nuisance
+        variation need not occupy shared factors. The encoding is kept for ``transform``.
+
+        ``threads``: PyTorch's CPU threads during the fit (default: the cores other processes
+        leave idle, :func:`mssvae.hardware.default_threads`). ``batch_size`` defaults to
+        :func:`mssvae.core.train.default_batch_size` of the number of samples.
+        """
+        X, labels, obs_names, var_names = unpack(data, group_key, layer, groups)
+        s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs,
+                                    batch_size=batch_size or self.settings.batch_size or default_batch_size(X.shape[0]))
+        codes, group_names = resolve_groups(labels, X.shape[0], min_size=2)
+        check_values(X, s.likelihood, obs_names, var_names)
+        cov = covariate_frame(data, covariate_keys, covariates, X.shape[0], obs_names)
+        encoding = None if cov is None else CovariateEncoding.fit(cov)
+        S = None if encoding is None else encoding.transform(cov, obs_names)
+        kept = nonconstant(X, var_names)
+        n_spec = specific_sizes(s.n_specific, group_names)
+        if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
+            raise MSSVAEInputError(
+                f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
+                "usable features", hint="lower n_shared= / n_specific=", args_named=("n_shared", "n_specific"))
+        Xk = X if kept.all() else X[:, kept]
+        dev = resolve_device(device)
+        precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
+        n_threads = check_threads(threads) if threads is not None else (default_threads() if dev.type == "cpu" else None)
+        state = self.state = FittedState(
+            groups=group_names, var_names=list(map(str, var_names)), kept=kept, n_specific=n_spec, seed=seed,
+            group_key=group_key if groups is None else None,
+            runtime=dict(device=str(dev), precision=precision, precision_reason=why, threads=n_threads,
+                         batch_size=int(s.batch_size)),
+            covariates=None if encoding is None else encoding.to_dict())
+        if progress:
+            _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}, "
+                 f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
+                 f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
+        warn_short_schedule(s.train_settings(), X.shape[0])
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
+            torch.manual_seed(seed)
+            kwargs = module_kwargs(Xk, s, n_spec, S, precision=precision)
+            state.module_kwargs = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
+            self.module = MSSVAEModule(**kwargs).to(dev)
+            trainer = Trainer(self.module, s.train_settings(), seed)
+            ckpt_dir = Path(model_dir) if model_dir is not None else None
+            if resume:
+                self._resume(trainer, ckpt_dir, dev)
+            try:
+                trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
+            finally:
+                self.history = trainer.history
+                state.stopping = trainer.summary()
+        if progress:
+            _say(f"mssvae: {state.stopping['message']}")
+        if is_anndata(data):
+            self.write_results(data, layer=layer, groups=groups, covariates=covariates)
+        return self
+
+    def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
+        if ckpt_dir is None or not (ckpt_dir / CHECKPOINT).exists():
+            raise MSSVAEInputError(f"resume=True needs a checkpoint: none found in {ckpt_dir}; fit once with model_dir= first")
+        state = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
+        saved = FittedState.from_dict(state["meta"])
+        if saved.var_names != self.state.var_names or saved.groups != self.state.groups:
+            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
+        if saved.covariates != self.state.covariates:
+            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made with other covariates (or their levels differ)")
+        trainer.load_state(state)
+
+    # ----- results ----------------------------------------------------------------------------
+    def _require_fit(self) -> MSSVAEModule:
+        if self.module is None or self.state is None:
+            raise RuntimeError("the model is not fitted yet; call .fit(...) or MSSVAE.load(dir) first")
+        return self.module
+
+    def _fitted(self) -> FittedState:
+        if self.state is None:
+            raise RuntimeError("the model is not fitted yet; call .fit(...) or MSSVAE.load(dir) first")
+        return self.state
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self._fitted().groups)
+
+    def factor_names(self) -> dict[str, list[str]]:
+        """Factor names per block: ``shared`` → shared_1.., each group → <group>_1.."""
+        out = {"shared": [f"shared_{k + 1}" for k in range(self.settings.n_shared)]}
+        for g, k in zip(self.groups, self._fitted().n_specific):
+            out[g] = [f"{g}_{i + 1}" for i in range(k)]
+        return out
+
+    def _w(self) -> np.ndarray:
+        return self._fitted().full_rows(self._require_fit().W.detach().cpu().double().numpy())
+
+    @property
+    def W_shared(self) -> pd.DataFrame:
+        """W^(S): features × shared factors."""
+        names = self.factor_names()
+        return pd.DataFrame(self._w()[:, : self.settings.n_shared], index=self._fitted().var_names, columns=names["shared"])
+
+    @property
+    def W_specific(self) -> dict[str, pd.DataFrame]:
+        """W^(m) for each group: features × that group's factors."""
+        W, names, out, start = self._w(), self.factor_names(), {}, self.settings.n_shared
+        for g, k in zip(self.groups, self._fitted().n_specific):
+            out[g] = pd.DataFrame(W[:, start : start + k], index=self._fitted().var_names, columns=names[g])
+            start += k
+        return out
+
+    @property
+    def eta(self) -> pd.Series:
+        """η_k, the estimated share of features in each factor's slab."""
+        names = sum(self.factor_names().values(), [])
+        return pd.Series(self._require_fit().eta.cpu().double().numpy(), index=names, name="eta")
+
+    def history_frame(self) -> pd.DataFrame:
+        """Per-epoch loss and its components."""
+        return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
+
+    def active_factors(self, threshold: float = 0.5) -> pd.DataFrame:
+        """One row per factor with some |W| above ``threshold``: block, number of features
+        (``n_genes``), max |W|, η and the top features (``top_genes``)."""
+        rows = []
+        blocks = {"shared": self.W_shared, **self.W_specific}
+        eta = self.eta
+        for block, W in blocks.items():
+            for col in W.columns:
+                w = W[col].abs()
+                n = int((w > threshold).sum())
+                if n == 0:
+                    continue
+                top = w.sort_values(ascending=False).index[: min(n, 10)]
+                rows.append(dict(factor=col, block=block, n_genes=n, max_abs_w=float(w.max()), eta=float(eta[col]),
+                                 top_genes=", ".join(map(str, top))))
+        return pd.DataFrame(rows, columns=ACTIVE_FACTOR_COLUMNS)
+
+    @property
+    def covariate_encoding(self) -> CovariateEncoding | None:
+        """How the fit coded its covariates (levels, means, sds), or None without covariates."""
+        d = self._fitted().covariates
+        return None if d is None else CovariateEncoding.from_dict(d)
+
+    def covariate_matrix(self, data, covariates=None, obs_names=None) -> np.ndarray | None:
+        """The covariates of ``data``'s samples coded as at fit time (N × C, float32), or None
+        when the model has none: from ``covariates`` (a DataFrame or dict) if given, else from
+        the ``obs`` columns of the fitted covariates' names. Errors name a missing covariate, a
+        missing value or a level the fit did not see."""
+        enc = self.covariate_encoding
+        if enc is None:
+            return None
+        n = data.shape[0] if not is_anndata(data) else data.n_obs
+        if obs_names is None and is_anndata(data):
+            obs_names = list(map(str, data.obs_names))
+        if covariates is None:
+            if not is_anndata(data):
+                raise MSSVAEInputError(f"the model was fitted with covariates {enc.names}; pass covariates= (one row per sample)")
+            frame = covariate_frame(data, covariate_keys=enc.names, n_samples=n, obs_names=obs_names)
+        else:
+            frame = covariate_frame(data, covariates=covariates, n_samples=n, obs_names=obs_names)
+        return enc.transform(frame, obs_names)
+
+    def model_inputs(self, data, group_key: str | None = None, layer: str | None = None, groups=None, covariates=None):
+        """``data`` as the fitted network reads it: the fitted features of every sample, the
+        group codes in the model's order and the coded covariates (None without), with the
+        checks of the fit (same features, known groups, valid values), and the sample names."""
+        state = self._fitted()
+        X, labels, obs_names, var_names = unpack(data, group_key or state.group_key or "group", layer, groups)
+        if list(map(str, var_names)) != state.var_names:
+            raise MSSVAEInputError("the features differ from those the model was fitted on",
+                                   hint="subset and order them the same way")
+        codes, _ = resolve_groups(labels, X.shape[0], known=state.groups)
+        check_values(X, self.settings.likelihood, obs_names, var_names)
+        S = self.covariate_matrix(data, covariates, obs_names=list(map(str, obs_names)))
+        return X[:, state.kept], codes, S, [str(v) for v in obs_names]
+
+    def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024,
+                  covariates=None) -> dict[str, pd.DataFrame]:
+        """Posterior means of the latents for samples of known groups.
+
+        Returns ``shared`` (N × K_S) and ``specific`` (N × max K_m, the sample's own group's
+        factors, zero-padded where groups have fewer), as DataFrames indexed by sample. A model
+        fitted with covariates needs them here too (``covariates=``, or the same ``obs``
+        columns), coded as at fit time; a level the fit did not see is an error.
+        """
+        module = self._require_fit()
+        X, codes, S, obs_names = self.model_inputs(data, group_key, layer, groups, covariates)
+        dev = next(module.parameters()).device
+        module.eval()
+        mus = []
+        with torch.no_grad():
+            for x, g, cov in Batches(X, codes, dev, S).sequential(batch_size):
+                mus.append(module.encode(x, g, cov)["mu"].cpu().double().numpy())
+        mu = np.concatenate(mus)
+        ks, n_spec = self.settings.n_shared, self.state.n_specific
+        kmax = max(n_spec, default=0)
+        specific = np.zeros((len(mu), kmax))
+        offsets = np.cumsum([ks] + n_spec)
+        for m, k in enumerate(n_spec):
+            rows = codes == m
+            specific[rows, :k] = mu[rows, offsets[m] : offsets[m] + k]
+        index = pd.Index(obs_names)
+        return {
+            "shared": pd.DataFrame(mu[:, :ks], index=index, columns=self.factor_names()["shared"]),
+            "specific": pd.DataFrame(specific, index=index, columns=[f"specific_{i + 1}" for i in range(kmax)]),
+        }
+
+    def rank_group_genes(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
+                         batch_size: int = 512, covariates=None) -> pd.DataFrame:
+        """Genes ranked by the log-likelihood ratio of ``group``'s data under the full versus the
+        shared-only decoding (multiGroupVI's Bayes factor); see :func:`mssvae.analysis.ranking.rank_group_genes`."""
+        return rank_group_genes(self, data, group, group_key=group_key, layer=layer, groups=groups, batch_size=batch_size,
+                                covariates=covariates)
+
+    def rank_group_factors(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
+                           threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
+        """``group``'s factors ranked by the log-likelihood lost when each alone is zeroed, with
+        their top genes by |W|; see :func:`mssvae.analysis.ranking.rank_group_factors`."""
+        return rank_group_factors(self, data, group, group_key=group_key, layer=layer, groups=groups,
+                                  threshold=threshold, n_top=n_top, batch_size=batch_size, covariates=covariates)
+
+    def write_results(self, adata, layer: str | None = None, groups=None, covariates=None) -> None:
+        """Write the results contract (README, "Results contract") into ``adata``."""
+        write_results(self, adata, layer=layer, groups=groups, covariates=covariates)
+
+    # ----- persistence ------------------------------------------------------------------------
+    def _payload(self, include_state: bool = True) -> dict:
+        out = {"settings": asdict(self.settings), "meta": self._fitted().to_dict(), "version": __version__}
+        if include_state:
+            out["state_dict"] = self._require_fit().state_dict()
+            out["history"] = self.history
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        """Save to ``directory`` (model.pt and a readable settings.json); ``MSSVAE.load`` restores it exactly."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = self._payload()
+        torch.save(payload, directory / MODEL_FILE)
+        readable = {"settings": payload["settings"], "groups": self.groups, "version": __version__}
+        (directory / SETTINGS_FILE).write_text(json.dumps(readable, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "cpu") -> "MSSVAE":
+        """Load a model saved by ``save`` (or the last checkpoint of a fit in ``model_dir``)."""
+        directory = Path(directory)
+        path = directory / MODEL_FILE if (directory / MODEL_FILE).exists() else directory / CHECKPOINT
+        if not path.exists():
+            raise FileNotFoundError(f"no {MODEL_FILE} or {CHECKPOINT} in {directory}")
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        state = payload.get("state_dict", payload.get("module"))
+        settings = dict(payload["settings"])
+        if any(not float(b).is_integer() for b in settings.get("lambda0_breaks") or ()):
+            settings["lambda0_breaks"] = None  # saves that give the breaks as fractions of the epochs
+        # Saves from before the standardised encoder input fed the encoders App. B.1's raw input.
+        self = cls(**{"encoder_input": "raw", **settings})
+        self.state = FittedState.from_dict(payload["meta"])
+        kwargs = dict(self.state.module_kwargs)
+        G = kwargs["n_features"]
+        placeholders = dict(output_bias=torch.zeros(G), sigma2_init=torch.ones(G), phi_init=torch.ones(G))
+        self.module = MSSVAEModule(**kwargs, **placeholders)
+        self.module.load_state_dict(state)
+        self.module.to(resolve_device(device)).eval()
+        self.history = list(payload.get("history", []))
+        return self
+
+
+# ----- helpers ----------------------------------------------------------------------------------
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
