@@ -2,7 +2,7 @@
 
 Both write the MSSVAE results contract (``varm[W_SHARED]``, ``varm[W_SPECIFIC]``,
 ``obsm[Z_SHARED]``, ``obsm[Z_SPECIFIC]``, ``uns[UNS]`` with groups and K_m), so
-:func:`mssvae.metrics.evaluate` scores them exactly as it scores an MSSVAE fit.
+``mssvae.sim.evaluate`` scores them exactly as it scores an MSSVAE fit.
 
 Rules (also in ``benchmarks/README.md``):
 

@@ -1,6 +1,6 @@
 """Covariates against a planted batch effect: shared-factor recovery with and without them.
 
-Data: the §4.1 Gaussian design (``mssvae.simulate.gaussian``) plus a planted batch
+Data: the §4.1 Gaussian design (``gaussian`` of ``mssvae.sim``) plus a planted batch
 (``n_batches=2, batch_sd=4``): each sample is in batch 1 or 2 at random, independently of its
 group, and every feature of batch b is shifted by delta_bj ~ N(0, 4²), as large as one shared
 factor's contribution. Fits (Gaussian MSSVAE, Table 2 settings, fewer epochs, one thread):
@@ -11,14 +11,15 @@ factor's contribution. Fits (Gaussian MSSVAE, Table 2 settings, fewer epochs, on
 - ``batch+cov+enc``: the same, and the encoders also see the batch (``covariates_in_encoder``).
 
 Scores (median over seeds): support consensus / relevance / recovery of the shared block
-W^(S) and the group blocks' mean consensus (``mssvae.metrics.evaluate``, threshold 0.1); the
+W^(S) and the group blocks' mean consensus (``mssvae.sim.evaluate`` at the package's support
+threshold; the run recorded in benchmarks/FINDINGS.md used 0.1, the default then); the
 number of shared columns whose support covers more than half of the features (a dense column
 is how an additive batch shift shows in W); and how much of the latent space the batch
 predicts: R² of batch on the shared latents and on the own-group latents
-(``mssvae.metrics.label_r2``: variance share explained by the batch means) and the batch
+(``label_r2`` of ``mssvae.sim``: variance share explained by the batch means) and the batch
 silhouette of the shared latents (sklearn; 0 = batches mixed, > 0 = separated).
 
-    .venv/bin/python benchmarks/covariates.py            # the table in benchmarks/README.md
+    .venv/bin/python benchmarks/covariates.py            # seeds 0-2 of the table in benchmarks/FINDINGS.md
     .venv/bin/python benchmarks/covariates.py --quick    # tiny sizes, about a minute
 """
 

@@ -1,7 +1,7 @@
 """Default fits as a user meets them: wall time to the end of ``MSSVAE.fit`` with nothing set but
 the likelihood, on the CPU, and the support consensus (App. C.1) against the simulation's truth.
 
-Designs (``mssvae.simulate``):
+Designs (``mssvae.sim``):
 
 - ``gaussian``: §4.1, 3 groups × 1000 samples, G = 100;
 - ``wide``: §4.1's generator at 3 groups × 84 samples and G = 4000 (the shape of a bulk or

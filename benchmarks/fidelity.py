@@ -1,14 +1,15 @@
 """Fidelity benchmark: the paper's simulation designs (§4) x seeds x methods, scored with App. C.1.
 
-Usage (from the repository root; see benchmarks/README.md for the recorded runs)::
+Usage (from the repository root; options in benchmarks/README.md, recorded results in
+benchmarks/FINDINGS.md)::
 
     .venv/bin/python benchmarks/fidelity.py                        # the default run
     .venv/bin/python benchmarks/fidelity.py --quick                # smoke test, ~2 minutes
     .venv/bin/python benchmarks/fidelity.py --designs gaussian --methods mssvae --seeds 5
     .venv/bin/python benchmarks/fidelity.py --table-only --out out/fidelity   # re-print a table
 
-For each design x seed the data are simulated once (``mssvae.simulate``); each method fits a copy
-and is scored by ``mssvae.metrics.evaluate`` at every ``--thresholds`` value (supports are
+For each design x seed the data are simulated once (``mssvae.sim``); each method fits a copy
+and is scored by ``mssvae.sim.evaluate`` at every ``--thresholds`` value (supports are
 ``|W| > threshold``; the baselines write exact zeros off their own support and are scored at
 threshold 0 whatever the value, see ``baselines.py``). Count designs drop estimated columns
 denser than ``--max-density`` (0.25, §4.2). Each run appends one JSON line to
@@ -46,34 +47,37 @@ MSSVAE_VARIANTS = {  # keyword overrides of the MSSVAE defaults (README: "Method
 }
 BASELINES = ("mofa", "pca")
 METHODS = (*MSSVAE_VARIANTS, *BASELINES)
-FOLD = "+fold"  # a run's W after mssvae.postprocess.fold_switched (App. C.3), recorded beside the run
+FOLD = "+fold"  # a run's W after mssvae.fold_switched (App. C.3), recorded beside the run
 
 
 def base_method(method: str) -> str:
     return method.removesuffix(FOLD)
 
-# Default sizes (README: "Sizes"), chosen so the default run (3 seeds, every method) takes about
-# 100 minutes on one CPU thread (two runs with --designs split it over two cores): the paper's
+# Default sizes (benchmarks/README.md, "Sizes"), chosen so the default run (3 seeds, every
+# method) takes about 100 minutes on one CPU thread (two runs with --designs split it over two cores): the paper's
 # data for the Gaussian design (§4.1) with 150 of Table 2's 500 epochs; reduced data and epochs
 # for the count designs, whose NB decoder costs
 # N x G x hidden per epoch (paper: rnaseq 3200 x 5000, hidden [256, 128], 800 epochs).
 # The count designs take 400 epochs of 5 minibatches (2000 steps) at lr 0.01, where Table 2's
 # full-size run takes 800 epochs of 7 (5600 steps) at lr 0.001: at lr 0.001 the reduced run
-# stops before the networks have learned the shared factors (benchmarks/README.md, "NB fix").
+# stops before the networks have learned the shared factors (benchmarks/FINDINGS.md, "Count designs:
+# the NB model's W was dense").
 # The NB decoder keeps [128, 64] of Table 2's [256, 128] hidden units and runs on the fast path:
 # at [32, 16] the decoder lacked the capacity for ten shared factors and the fit dropped three of
-# them (benchmarks/README.md, "Capacity"). The penalty weight grows with the width: 10 here.
+# them (benchmarks/FINDINGS.md, "Count designs: the missing shared factors were a decoder-capacity
+# limit"). The penalty weight grows with the width: 10 here.
 NB_MODEL = dict(n_shared=20, n_specific=5, hidden=(128, 64), lr=0.01, precision="bf16", sparsity_weight=10.0)
 DEFAULTS = {
     "gaussian": dict(data=dict(n_per_group=1000), fit=dict(epochs=150)),
     "rnaseq": dict(data=dict(n_samples=600, n_features=300, overlap=2), fit=dict(epochs=400, batch_size=128),
                    model=NB_MODEL),
     # 3000 cells (paper: 10,000): at 600 the fit separated the cell types only partly (k-means ARI
-    # of the shared latents ≤ 0.57) where at 3000 it reaches 1.0 by epoch 10 (README, "Encoder input").
+    # of the shared latents ≤ 0.57) where at 3000 it reaches 1.0 by epoch 10 (benchmarks/FINDINGS.md,
+    # "Count designs: the encoders did not see the cell types").
     # At weight 10 the shared latents code the five cell types as a binary tree, at 50 (rnaseq's
     # per-sample penalty) as one indicator each, but with fewer group columns on programs that can
-    # be found; the default stays NB_MODEL's (README, "`splatter2`: the weight decides how the
-    # cell types are coded").
+    # be found; the default stays NB_MODEL's (benchmarks/FINDINGS.md, "`splatter2`: the weight decides
+    # how the cell types are coded").
     "splatter2": dict(data=dict(n_cells=3000, n_shared_genes=200, n_program_genes=100),
                       fit=dict(epochs=200, batch_size=128), model=NB_MODEL),
 }
@@ -364,8 +368,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="skip design/seed/method runs already in OUT/runs.jsonl")
     p.add_argument("--table-only", action="store_true", help="only print the table of OUT/runs.jsonl")
     p.add_argument("--fold", action="store_true",
-                   help="with --table-only: add the +fold record of every MSSVAE run from OUT/W (runs since "
-                        "session 5 have one already)")
+                   help="with --table-only: add the +fold record of every MSSVAE run from OUT/W (for runs "
+                        "recorded without one)")
     p.add_argument("--rescore", action="store_true",
                    help="with --table-only: recompute scores and diagnoses at --thresholds from OUT/W and "
                         "rewrite OUT/runs.jsonl")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: runs from the source tree on a machine with one NVIDIA GPU, in at most about
-# 8 minutes, and prints every figure that benchmarks/README.md ("GPU") records:
+# 8 minutes, and prints every figure that benchmarks/FINDINGS.md ("GPU check") records:
 #   1. the CUDA tests (tests/test_cuda.py: decoder against the CPU reference, a training step
 #      with no host synchronisation, a fit on the device, sparse input);
 #   2. the speed table at N = 1024, G in {1000, 5000} (benchmarks/speed.py --device cuda);

@@ -1,24 +1,24 @@
-"""What the seed papers offer, measured on mssvae (issue 7): four tables.
+"""What the seed papers offer, measured on mssvae: four tables.
 
-1. **Ranking sanity** (multiGroupVI, 001 §4-5.2, Fig. 4): on the two-group Splatter design
+1. **Ranking sanity** (multiGroupVI, Weinberger et al. 2022, §4-5.2, Fig. 4): on the two-group Splatter design
    (``splatter2``, reduced size), the share of the top-n genes of ``rank_group_genes`` that are
    the group's own program genes, for n = the number of program genes of the group, and AUROC.
-2. **Penalty on other groups' latents** (001, Eq. 11): the same design fitted without and with
-   the penalty (:mod:`mssvae.foreign_penalty`). Reported per fit: shared latents separate cell
+2. **Penalty on other groups' latents** (multiGroupVI, Eq. 11): the same design fitted without and
+   with the penalty (a benchmark-only variant of the model, ``foreign_penalty``). Reported per fit: shared latents separate cell
    types (ASW, ARI ↑) and mix groups (↓); own-group latents separate the group's programs (↑) and
    not cell types (↓: shared signal leaking into group latents); and, post hoc, what each group
    encoder outputs on the *other* group's samples: its spread relative to its own samples and
    the ASW of that output by cell type.
-3. **Single-study toy** (Sparse VAE, 002 §5, Eq. 10): one group, two correlated factors,
+3. **Single-study toy** (Sparse VAE, Moran et al. 2022, §5, Eq. 10): one group, two correlated factors,
    ρ ∈ {0, .2, .4, .6, .8}: DCI disentanglement (App. C.1) of the posterior means against the true
    factors, and held-out MSE of the posterior-mean reconstruction on fresh samples.
-4. **Leakage sweep** (Märtens & Yau, 003 §4.1): 20 shared features (cell-type signal) beside a
+4. **Leakage sweep** (Märtens & Yau 2024, §4.1): 20 shared features (cell-type signal) beside a
    growing number of group-only features: support consensus per block, the share of private
    features that load on W^(S) (group signal leaking in), the share of shared features kept in
    W^(S) and out of every group block, and ASW/ARI of the shared latents by cell type and group.
 
 ASW is sklearn's silhouette score in [-1, 1] on the posterior means; ARI compares k-means
-clusters (k = number of labels, 10 starts, seed 0) with the labels, as 001 does.
+clusters (k = number of labels, 10 starts, seed 0) with the labels, as multiGroupVI does.
 
 Usage (repository root)::
 
@@ -50,7 +50,7 @@ from mssvae.sim.designs import splatter2  # noqa: E402
 from mssvae.sim.toy import leakage, toy  # noqa: E402
 
 # The paper's programs (library location 6, Splatter's fold changes) are below what any method
-# detects per cell at these sizes (benchmarks/README.md, "splatter2's programs"); the second design
+# detects per cell at these sizes (benchmarks/FINDINGS.md, "splatter2's programs"); the second design
 # gives the programs counts and fold changes a fit can learn, so the ranking has something to rank.
 SPLATTER_DESIGNS = (("paper programs", {}), ("strong programs (lib 8, log-fold 1)", dict(lib_loc_program=8.0, de_fac_loc=1.0)))
 FULL = dict(
@@ -71,7 +71,7 @@ QUICK = dict(
 
 # ----- helpers ------------------------------------------------------------------------------------
 def asw_ari(latent: np.ndarray, labels, seed: int = 0) -> tuple[float, float]:
-    """Silhouette width and k-means ARI of ``latent`` by ``labels`` (001 §5.1)."""
+    """Silhouette width and k-means ARI of ``latent`` by ``labels`` (Weinberger et al. 2022, §5.1)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 

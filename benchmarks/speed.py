@@ -17,7 +17,7 @@ the bf16 throughput. The CPU model and the load averages before and after are pr
 table: these 2-core machines are shared, and timings move with the load. ``--device cuda``
 runs every configuration on the GPU (peak memory is then the device's).
 
-    .venv/bin/python benchmarks/speed.py --repeats 3   # the table of benchmarks/README.md
+    .venv/bin/python benchmarks/speed.py --repeats 3   # medians of three runs, as in benchmarks/FINDINGS.md
     .venv/bin/python benchmarks/speed.py --quick       # small sizes, a smoke run
     .venv/bin/python benchmarks/speed.py --sparse 100000x2000 --epochs 1 --threads 1   # sparse input
 """
@@ -188,7 +188,7 @@ def main(argv=None):
     p.add_argument("--impls", default="naive,reference,fp32,bf16", help=f"among {', '.join(IMPLS)}")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--hidden", default=None, help="hidden widths of the --sparse fit, e.g. 128,64")
-    p.add_argument("--configs", default=None, help="NxG pairs, e.g. 1024x1000,1024x2500 (default: the issue's five)")
+    p.add_argument("--configs", default=None, help="NxG pairs (default: 1024x1000,1024x2500,1024x5000,1024x2000,4096x2000)")
     p.add_argument("--sparse", metavar="NxG", help="instead of the table: fit a sparse NxG count matrix (fast path, "
                    "--epochs epochs) and report time and peak RSS against the dense matrix's size")
     p.add_argument("--density", type=float, default=0.05, help="non-zero share of the --sparse matrix")

@@ -31,7 +31,7 @@ from pathlib import Path
 #: Alternatives to the defaults, as MSSVAE settings.
 CONFIGS = {
     "defaults": {},
-    "h128": dict(hidden=(128, 64), lr=0.01),  # the reduced §4.2 design's best (benchmarks/README.md, "Capacity")
+    "h128": dict(hidden=(128, 64), lr=0.01),  # the reduced §4.2 design's best (benchmarks/FINDINGS.md)
     "h128-lr1e-3": dict(hidden=(128, 64)),
     "h64": dict(hidden=(64, 32), lr=0.01),
 }
