@@ -71,7 +71,7 @@ def test_fit_negative_counts_suggests_gaussian(tmp_path):
     path = tmp_path / "real.h5ad"
     a.write_h5ad(path)
     res = CliRunner().invoke(main, ["fit", str(path), "--group-key", "group", "--out", str(tmp_path / "o.h5ad"), *TINY_ARGS])
-    assert res.exit_code == 1 and "--likelihood 'gaussian'" in res.output and "--layer" in res.output
+    assert res.exit_code == 1 and "--likelihood='gaussian'" in res.output and "--layer" in res.output
 
 
 def test_fit_missing_or_broken_file(tmp_path):

@@ -279,7 +279,7 @@ def test_prepare_with_layer():
 def test_error_no_such_layer():
     a = _adata(np.ones((3, 2)))
     a.layers["counts"] = a.X.copy()
-    with pytest.raises(ValueError, match=r"no layer 'raw'.*available layers: \['counts'\]"):
+    with pytest.raises(ValueError, match=r"'raw' is not among the layers.*available layers: \['counts'\]"):
         pp.prepare(a, layer="raw")
     with pytest.raises(ValueError, match="available layers: none"):
         pp.filter_samples(_adata(np.ones((3, 2))), layer="raw")
@@ -358,7 +358,7 @@ def test_cli_prepare(tmp_path):
     # bad input: one clear line, no traceback
     for args, msg in [
         ([], "filter_samples: --min-total=268,337 would remove all 700 samples"),
-        (["--layer", "raw"], "no layer 'raw'"),
+        (["--layer", "raw"], "'raw' is not among the layers"),
         (["--min-total", "500", "--min-counts", "1e6"], "lower --min-counts"),
     ]:
         res = runner.invoke(prepare_cmd, [str(src), "--out", str(tmp_path / "x.h5ad"), *args])
@@ -371,7 +371,7 @@ def test_cli_prepare(tmp_path):
     b.X = b.X * 0.5
     b.write_h5ad(src)
     res = runner.invoke(prepare_cmd, [str(src), "--out", str(tmp_path / "x.h5ad")])
-    assert res.exit_code == 1 and "non-integer entries" in res.output and "--layer counts" in res.output
+    assert res.exit_code == 1 and "non-integer entries" in res.output and "--layer='counts'" in res.output
     res = runner.invoke(prepare_cmd, [str(src), "--out", str(out), "--layer", "counts", "--min-total", "500"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(prepare_cmd, [str(src), "--out", str(tmp_path / "nodir" / "x.h5ad")])

@@ -50,7 +50,7 @@ clear of that floor. With the Lipschitz NB decoder, |w_jk| bounds factor k's eff
 log mean per unit of the latent, so weak true effects give small slab entries: Splatter's
 log-fold changes (|N(0.1, 0.4^2)|) put its true loadings at 0.01-0.3, where a 0.1 cut-off drops
 most of them, while the paper's §4 designs (loadings 8-12) score the same at 0.03, 0.1 and 0.5
-(benchmarks/README.md, "Support threshold"). The paper's 0.5 (§5) is a gene-set *selection*
+(benchmarks/FINDINGS.md, "Support threshold: the noise floor of W"). The paper's 0.5 (§5) is a gene-set *selection*
 rule for interpretation, close to the spike-and-slab inclusion boundary
 log((1-eta) lambda_0 / (eta lambda_1)) / (lambda_0 - lambda_1) ~ 0.34-0.48 for eta in [0.1, 0.5].
 Pass ``threshold=0.5`` to reproduce it.

@@ -26,8 +26,8 @@ class MSSVAEInputError(ValueError):
     hint
         What to do about it, or ``None``.
     args_named
-        The Python arguments the message names, each written ``name=`` in it, so that another
-        front door can spell them its own way (R ``assay.type =``, the command line ``--layer``).
+        The Python arguments the message names (as whole words), so that another front door can
+        spell them its own way (R ``min.total``, ``assay.type``; the command line ``--min-total``).
     """
 
     def __init__(self, what: str, where: dict | None = None, hint: str | None = None, args_named: tuple[str, ...] = ()):
@@ -36,7 +36,7 @@ class MSSVAEInputError(ValueError):
 
     def format(self, rename=None) -> str:
         """The message; ``rename`` maps each argument of ``args_named`` to the front door's
-        spelling of ``name=`` (default: Python's)."""
+        spelling (default: Python's)."""
         text = self.what
         if self.where:
             text += f" (first at {where_text(self.where)})"
@@ -44,7 +44,7 @@ class MSSVAEInputError(ValueError):
             text += f"; {self.hint}"
         if rename is not None:
             for name in self.args_named:
-                text = re.sub(rf"\b{re.escape(name)}=", lambda _m, n=name: rename(n), text)
+                text = re.sub(rf"\b{re.escape(name)}\b", lambda _m, n=name: rename(n), text)
         return text
 
     def fields(self) -> dict:

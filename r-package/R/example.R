@@ -1,6 +1,6 @@
 #' The shipped PBMC example
 #'
-#' 700 FACS-sorted peripheral blood mononuclear cells (10x Genomics; Zheng et
+#' 700 annotated peripheral blood mononuclear cells (10x Genomics; Zheng et
 #' al. 2017) and 765 genes, as shipped with the Python package
 #' (`mssvae.demo.example_data()`), built as a SingleCellExperiment: raw counts
 #' in assay `counts` (a sparse `dgCMatrix`), and in `colData` the sorted

@@ -63,7 +63,9 @@
 #'   `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`: whether the
 #'   encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
 #'   the NB default: log-normalised counts scaled per gene; `"raw"`:
-#'   log1p(counts)), `precision` (`"auto"`, the default: bf16 on GPUs and on
+#'   log1p(counts)), `lipschitz.decoder` (`TRUE`, the NB default: the decoder
+#'   is constrained so that \eqn{W} carries the scale), `precision` (`"auto"`,
+#'   the default: bf16 on GPUs and on
 #'   CPUs with native bf16, else `"fp32"`; or `"fp32"`, `"bf16"`, `"fp16"`),
 #'   `early.stopping` (default `TRUE`; `FALSE` runs all `epochs`),
 #'   `stopping.tol`, `stopping.patience` (the rule's relative loss improvement,

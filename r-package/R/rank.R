@@ -143,13 +143,7 @@ rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L,
     out <- as.data.frame(lapply(res, function(v) {
         if (is.list(v)) as.character(unlist(v)) else as.vector(v)
     }), stringsAsFactors = FALSE)
-    cols <- if (level == "gene") {
-        c("gene", "score", "mean_log_lr", "frac_positive", "mean_full",
-            "mean_shared", "log2_fold_change")
-    } else {
-        c("factor", "score", "mean_log_lr", "n_genes", "max_abs_w", "eta",
-            "top_genes_w", "top_genes_lr")
-    }
+    cols <- if (level == "gene") .GENE_COLUMNS else .FACTOR_COLUMNS
     out <- out[, cols, drop = FALSE]
     if (level == "factor") {
         out$n_genes <- as.integer(out$n_genes)

@@ -212,6 +212,7 @@ activeFactors <- function(x, threshold = 0.5, which = "all", n.top = 10L) {
             n_genes = integer(), max_abs_w = numeric(),
             eta = numeric(), top_genes = character())
     }
+    out <- out[, .ACTIVE_FACTOR_COLUMNS, drop = FALSE]
     rownames(out) <- NULL
     out
 }

@@ -244,7 +244,8 @@
     lambda0 = "lambda0", lambda0.breaks = "lambda0_breaks", a = "a", b = "b",
     balance.groups = "balance_groups", device = "device",
     covariates.in.encoder = "covariates_in_encoder",
-    encoder.input = "encoder_input", precision = "precision",
+    encoder.input = "encoder_input", lipschitz.decoder = "lipschitz_decoder",
+    precision = "precision",
     fold.switched = "fold_switched", early.stopping = "early_stopping",
     stopping.tol = "stopping_tol", stopping.patience = "stopping_patience",
     max.steps = "max_steps")

@@ -147,7 +147,7 @@ mssvaeAvailable <- function(verbose = TRUE) {
     }
     .check_importable(python, source)
     bridge <- reticulate::import("mssvae.bridge", convert = FALSE)
-    versions <- reticulate::py_to_r(bridge$version())
+    versions <- reticulate::py_to_r(bridge$call("version"))
     if (!identical(versions$mssvae, .r_version())) {
         stop(.sprintf(c(
             "the Python mssvae (%s, in %s) is version %s but this R package ",
@@ -190,16 +190,16 @@ mssvaeAvailable <- function(verbose = TRUE) {
     invisible(TRUE)
 }
 
-# Call a bridge function and convert its result; Python exceptions become R
-# errors with the same message (class "mssvae_input_error" for input the model
-# cannot use).
+# The one helper through which R reaches Python: bridge.call() runs the door
+# function `fun` and converts its result. Python exceptions become R errors;
+# an input error (class "mssvae_input_error") is worded from its fields.
 .py_call <- function(fun, ...) {
     bridge <- .bridge()
-    tryCatch(reticulate::py_to_r(bridge[[fun]](...)),
-        error = function(e) .python_error(e))
+    tryCatch(reticulate::py_to_r(bridge$call(fun, ...)),
+        error = function(e) .python_error(e, bridge))
 }
 
-.python_error <- function(e) {
+.python_error <- function(e, bridge) {
     msg <- conditionMessage(e)
     msg <- sub(paste0("\n*(Detailed traceback|",
         "Run `reticulate::py_last_error\\(\\)`).*$"), "", msg)
@@ -209,7 +209,12 @@ mssvaeAvailable <- function(verbose = TRUE) {
     }
     text <- trimws(substring(msg, nchar(type) + 3L * nzchar(type)))
     short <- sub("^.*\\.", "", type)
-    text <- .r_wording(text)
+    if (identical(short, "MSSVAEInputError")) {
+        fields <- reticulate::py_to_r(bridge$last_error())
+        if (length(fields)) {
+            text <- .r_message(fields)
+        }
+    }
     if (short %in% c("MSSVAEInputError", "ValueError", "KeyError")) {
         cond <- structure(class = c("mssvae_input_error", "error", "condition"),
             list(message = text, call = NULL))
@@ -223,26 +228,31 @@ mssvaeAvailable <- function(verbose = TRUE) {
         call. = FALSE)
 }
 
-# The core's messages name Python arguments and 0-based (sample, feature)
-# positions; say the same in R's terms: dot.case arguments, assay.type for
-# layer, 1-based (column, row) positions.
-.r_wording <- function(text) {
-    text <- gsub("layer=\\.\\.\\.", "assay.type = ...", text)
-    text <- gsub("likelihood='gaussian'", "likelihood = \"gaussian\"", text,
-        fixed = TRUE)
-    args <- c("n_shared", "n_specific", "batch_size", "model_dir",
-        "sparsity_weight", "lr_w", "lambda0_breaks", "balance_groups",
-        "min_total", "min_counts", "min_cpm", "min_frac", "n_top")
-    for (a in args) {
-        text <- gsub(paste0("\\b", a, "\\b"), gsub("_", ".", a, fixed = TRUE),
-            text, perl = TRUE)
+# An input error of the core in R's terms, from its fields: positions 1-based,
+# a sample as a column and a feature as a row (R's matrices are features x
+# samples), the Python arguments it names in dot.case (layer: assay.type).
+.r_message <- function(fields) {
+    text <- fields$what
+    w <- fields$where
+    parts <- character()
+    if (!is.null(w$row)) {
+        col <- as.integer(w$row) + 1L
+        parts <- c(parts, if (is.null(w$sample)) sprintf("sample %d", col)
+            else sprintf("sample '%s' (column %d)", w$sample, col))
     }
-    pos <- paste0("sample ('[^']*') \\(row ([0-9]+)\\), ",
-        "feature ('[^']*') \\(column ([0-9]+)\\)")
-    m <- regmatches(text, regexec(pos, text))[[1]]
-    if (length(m) == 5L) {
-        text <- sub(pos, sprintf("sample %s (column %d), feature %s (row %d)",
-            m[2], as.integer(m[3]) + 1L, m[4], as.integer(m[5]) + 1L), text)
+    if (!is.null(w$column)) {
+        parts <- c(parts, sprintf("feature '%s' (row %d)", w$feature,
+            as.integer(w$column) + 1L))
+    }
+    if (length(parts)) {
+        text <- sprintf("%s (first at %s)", text, paste(parts, collapse = ", "))
+    }
+    if (nzchar(fields$hint)) {
+        text <- paste0(text, "; ", fields$hint)
+    }
+    for (a in unlist(fields$args_named)) {
+        r <- if (identical(a, "layer")) "assay.type" else gsub("_", ".", a)
+        text <- gsub(paste0("\\b", a, "\\b"), r, text, perl = TRUE)
     }
     text
 }
@@ -295,25 +305,15 @@ mssvaeAvailable <- function(verbose = TRUE) {
     list(counts = counts, obs = obs, provenance = .drop_dims(res$provenance))
 }
 
-# Rankings of mssvae.ranking (rankGroupGenes / rankGroupFactors): `mat` is
-# features x samples on the fitted features; returns the table as a list of
-# columns.
+# Rankings (rankGroupGenes / rankGroupFactors): `mat` is features x samples on
+# the fitted features; returns the table as a list of columns.
 .worker_rank <- function(mat, groups, feature.names, group, model.dir, level,
     threshold, n.top, threads, covariates = NULL, covariate.levels = NULL) {
-    .bridge() # starts Python and checks the version
-    ranking <- reticulate::import("mssvae.ranking", convert = FALSE)
-    tryCatch(reticulate::py_to_r(ranking$rank_arrays(mat,
-        as.list(as.character(groups)), model.dir, group,
-        feature_names = as.list(as.character(feature.names)),
+    .py_call("rank_arrays", mat, as.list(as.character(groups)), model.dir,
+        group, feature_names = as.list(as.character(feature.names)),
         level = level, threshold = threshold, n_top = n.top,
         threads = threads, covariates = covariates,
-        covariate_levels = covariate.levels)),
-        error = function(e) .python_error(e))
-}
-
-.worker_version <- function() {
-    .bridge()
-    .mssvae_state$versions
+        covariate_levels = covariate.levels)
 }
 
 # 1-d arrays arrive with a dim attribute; plain vectors read better in

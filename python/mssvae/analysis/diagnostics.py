@@ -5,7 +5,7 @@ switching", §3.2: Theorem 2 builds W^(S) from exactly such columns), and one pr
 over two columns of the same block, or two programs mixed into two columns with the same union
 support (a rotation). A small column can also hold part of a program that another column of its
 block already holds (on the §4.1 design: the quadratic features of a factor, a "satellite",
-benchmarks/README.md). None of these shows in the likelihood, so they are found from the
+benchmarks/FINDINGS.md, "Gaussian design: what the group-block failures are"). None of these shows in the likelihood, so they are found from the
 supports of W, the way Theorem 2's construction does it.
 """
 

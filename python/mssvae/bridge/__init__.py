@@ -11,8 +11,10 @@ a torch object:
 - :func:`prepare_arrays` — the preprocessing of App. C.4 (:mod:`mssvae.pp`) as keep-masks;
 - :func:`example_arrays` — the shipped PBMC example as arrays;
 - :func:`version` — versions of the Python side, for the R package's version check;
+- :func:`call` — the one entry point R uses: it runs one of these by name and keeps an input
+  error's fields for :func:`last_error`;
 - :func:`results_dict` — the results contract of a fitted AnnData as the same dict that
-  :func:`fit_arrays` returns (also used by :func:`mssvae.sce.write_sce`).
+  :func:`fit_arrays` returns (also used by :func:`mssvae.bridge.sce.write_sce`).
 
 Orientation: the matrix arrives **features × samples**, as R stores it (``transpose=True``,
 the default), and is transposed here. For a dense R matrix reticulate hands over a
@@ -68,6 +70,28 @@ SAMPLE_GROUPS = "sample_groups"  # the group label of each sample (list of str, 
 METADATA = "metadata"  # .uns["mssvae"] in plain types (eta, p*, noise, history, settings, versions)
 WARNINGS = "warnings"  # messages of warnings raised during the fit
 MODEL_DIR = "model_dir"  # where the fitted model was saved, or None
+
+
+_LAST_ERROR: dict = {}
+
+
+def call(name: str, *args, **kwargs):
+    """The door itself: run the door function ``name``. An input error is raised as it is, and
+    its fields (what, where, hint, args_named) are kept for :func:`last_error`, so that R words
+    the message in its own terms without parsing it."""
+    if name not in DOOR:
+        raise MSSVAEInputError(f"no door function {name!r}", hint=f"the door has: {', '.join(DOOR)}")
+    _LAST_ERROR.clear()
+    try:
+        return DOOR[name](*args, **kwargs)
+    except MSSVAEInputError as err:
+        _LAST_ERROR.update(err.fields())
+        raise
+
+
+def last_error() -> dict:
+    """The fields of the input error the last :func:`call` raised (empty if it raised none)."""
+    return dict(_LAST_ERROR)
 
 
 def version() -> dict:
@@ -164,14 +188,14 @@ def fit_arrays(
     transpose
         ``True`` (default) when ``x`` is features × samples.
     covariates
-        Per-sample nuisance covariates the decoder conditions on (``mssvae.covariates``): a dict
+        Per-sample nuisance covariates the decoder conditions on (``mssvae.io.covariates``): a dict
         name → one value per sample (strings or bools: categorical; numbers: numeric).
     covariate_levels
         Dict name → levels for the categorical covariates that have an order (R factors): the
         first level is the reference. Others are sorted.
     threads
         CPU threads for PyTorch during this fit (``None``: the cores other processes leave
-        idle, :func:`mssvae.hardware.default_threads`). Restored afterwards.
+        idle, :func:`mssvae.core.hardware.default_threads`). Restored afterwards.
     fold_switched
         Apply :func:`mssvae.fold_switched` to the results (a program estimated once in every
         group's block moves into the shared block; App. C.3). The saved model is not changed.
@@ -344,3 +368,7 @@ def example_arrays() -> dict:
         "levels": levels,
         "provenance": plain(dict(adata.uns.get("provenance", {}))),
     }
+
+
+DOOR = {f.__name__: f for f in (fit_arrays, rank_arrays, prepare_arrays, example_arrays, results_dict, version, contract,
+                                settings)}

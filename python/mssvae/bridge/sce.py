@@ -138,7 +138,7 @@ store <- function(x, res) {
     if (!is.null(md$p_star)) md$p_star <- named(md$p_star, rownames(x), all_names)
     for (v in intersect(c("phi", "sigma2", "features_used"), names(md))) md[[v]] <- setNames(as.vector(md[[v]]), rownames(x))
     if (!is.null(md$history)) md$history <- as.data.frame(lapply(md$history, as.vector), check.names = FALSE)
-    md$versions$written_by <- "mssvae.sce.write_sce"
+    md$versions$written_by <- "mssvae.write_sce"
     metadata(x)$MSSVAE <- md
     x
 }
@@ -156,7 +156,7 @@ def _r():
         import rpy2.robjects as ro
     except Exception as err:  # ImportError, or R that cannot start
         raise ImportError(
-            f"mssvae.sce needs rpy2 (< 3.6 with R 4.2) and anndata2ri and a working R ({err}); "
+            f"mssvae.read_sce/write_sce need rpy2 (< 3.6 with R 4.2) and anndata2ri and a working R ({err}); "
             'install them with `pip install "mssvae[r]"` (or `make setup` in the repository)'
         ) from err
     if _helpers is None:

@@ -31,8 +31,8 @@ def friendly_errors(fn):
 
 
 def option_name(arg: str) -> str:
-    """The command line's spelling of the Python argument ``arg=``: ``--arg-name ``."""
-    return "--" + arg.replace("_", "-") + " "
+    """The command line's spelling of the Python argument ``arg``: ``--arg-name``."""
+    return "--" + arg.replace("_", "-")
 
 
 def read_h5ad(path: str):

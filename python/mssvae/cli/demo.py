@@ -1,4 +1,4 @@
-"""The main job on the shipped example: 700 PBMCs (10x, FACS-sorted types), counts, grouped by
+"""The main job on the shipped example: 700 PBMCs (10x Genomics, annotated cell types), counts, grouped by
 lineage or cell type — which gene programs are shared across groups, which belong to one?"""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .common import friendly_errors
 # Fewer epochs and narrower networks than Table 2 so the demo runs in minutes on 2 CPU cores.
 # 700 cells are 2 minibatches of 512 per epoch: batch 128 at lr 0.01 gives the networks enough
 # steps in 150 epochs (as in the fidelity benchmark), and weight 5 suits the [64, 32] decoder
-# (the NB default, 10, is for Table 2's wider one; README, "The demo" and "Penalty weight").
+# (the NB default, 10, is for Table 2's wider one; README, "The demo"; docs/design.md, "Penalty weight").
 # λ0 anneals at the paper's 5% and 30% of those 150 epochs of 6 steps; the stopping rule may
 # end the fit sooner.
 DEMO_EPOCHS = 150

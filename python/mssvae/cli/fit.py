@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -9,7 +10,7 @@ import click
 from ..analysis import postprocess
 from ..analysis.diagnostics import overlap_notes
 from ..errors import FitInterrupted
-from ..model import MSSVAE
+from ..model import MSSVAE, settings_table
 from .common import friendly_errors, read_h5ad
 
 
@@ -47,18 +48,21 @@ from .common import friendly_errors, read_h5ad
 @click.option("--fold-switched", is_flag=True,
               help="Move a program estimated once in every group's block into the shared block (App. C.3; "
                    "mssvae.fold_switched).")
+@click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
+              help="Any other setting of mssvae.MSSVAE, the value in JSON (e.g. --set lambda0_breaks=[100,600] "
+                   "--set encoder_input=raw); repeatable.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
         lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, device, model_dir, resume,
-        covariate_keys, fold_switched, quiet):
+        covariate_keys, fold_switched, extra, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
     adata = read_h5ad(infile)
     model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
     options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
                    stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps)
     model = MSSVAE(likelihood, precision=precision, early_stopping=early_stopping,
-                   **{k: v for k, v in options.items() if v is not None})
+                   **{k: v for k, v in options.items() if v is not None}, **extra_settings(extra))
     try:
         model.fit(adata, group_key=group_key, layer=layer, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                   progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None,
@@ -81,3 +85,21 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
         return
     for note in overlap_notes(adata):
         click.echo(note)
+
+
+def extra_settings(pairs) -> dict:
+    """``--set NAME=VALUE`` pairs as settings: each name one of :func:`mssvae.model.settings_table`'s
+    that has no option of its own, each value JSON (a bare word is taken as a string)."""
+    own = {p.name for p in fit_cmd.params}
+    allowed = [row["name"] for row in settings_table() if row["name"] not in own]
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in allowed:
+            raise click.BadParameter(f"{pair!r}: give NAME=VALUE with NAME one of {', '.join(allowed)}",
+                                     param_hint="--set")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out

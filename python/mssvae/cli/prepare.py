@@ -6,31 +6,12 @@ The main group (:mod:`mssvae.cli`) registers :data:`prepare_cmd` with ``main.add
 from __future__ import annotations
 
 import os
-import re
 
 import click
 
+from ..errors import MSSVAEInputError
 from ..pp import DEFAULT_MIN_TOTAL, format_report, prepare
-
-
-# the Python parameter names in pp's messages, as this command's options
-_OPTION_NAMES = re.compile(r"\b(min_total|min_counts|min_cpm|min_frac|n_top|theta|clip)\b")
-
-
-def _cli_message(msg: str) -> str:
-    """Rewrite a :mod:`mssvae.pp` error so that it names this command's options."""
-    msg = re.sub(r"layer='([^']*)'", r"--layer \1", msg)
-    msg = msg.replace("(use layer=None for .X)", "(leave out --layer for .X)")
-    return _OPTION_NAMES.sub(lambda m: "--" + m.group(1).replace("_", "-"), msg)
-
-
-def _read(path: str):
-    import anndata
-
-    try:
-        return anndata.read_h5ad(path)
-    except Exception as err:  # h5py and anndata raise many types for a bad file
-        raise click.ClickException(f"cannot read {path} as an .h5ad file: {err}") from None
+from .common import option_name, read_h5ad
 
 
 @click.command("prepare")
@@ -64,12 +45,12 @@ def prepare_cmd(infile, outfile, layer, min_total, min_counts, min_cpm, min_frac
     out_dir = os.path.dirname(os.path.abspath(outfile))
     if not os.path.isdir(out_dir):
         raise click.ClickException(f"cannot write {outfile}: the directory {out_dir} does not exist")
-    adata = _read(infile)
+    adata = read_h5ad(infile)
     try:
         result = prepare(adata, layer=layer, min_total=min_total, min_counts=min_counts, min_cpm=min_cpm,
                          min_frac=min_frac, n_top=n_top, theta=theta, clip=clip)
-    except ValueError as err:  # MSSVAEInputError included; messages are one line
-        raise click.ClickException(_cli_message(str(err))) from None
+    except MSSVAEInputError as err:
+        raise click.ClickException(err.format(rename=option_name)) from None
     try:
         result.write_h5ad(outfile, compression="gzip")
     except OSError as err:

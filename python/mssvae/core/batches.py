@@ -13,7 +13,7 @@ import torch
 @dataclass
 class Batches:
     """Rows of a (dense or CSR) matrix with their group codes, served as float32 tensors;
-    ``S``: the encoded covariates (samples × C, ``mssvae.covariates``) or None."""
+    ``S``: the encoded covariates (samples × C, ``mssvae.io.covariates``) or None."""
 
     X: object
     codes: np.ndarray

@@ -22,8 +22,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 #: On CPUs with native bf16, the bf16 decoder wins only with wide enough hidden layers: at
 #: [128, 64] and [256, 128] it ran 3.8–4.1× faster than a naive fp32 decoder, but at [50, 50]
-#: (252 × 4,147, Gaussian) 3.5× slower than fp32 (Xeon with AMX; ``benchmarks/README.md``,
-#: "Speed"). "auto" therefore asks for both hidden widths to be at least this.
+#: (252 × 4,147, Gaussian) 3.5× slower than fp32 (Xeon with AMX; ``benchmarks/FINDINGS.md``,
+#: "Decoder speed on a CPU with AMX"). "auto" therefore asks for both hidden widths to be at least this.
 BF16_CPU_MIN_HIDDEN = 64
 
 
@@ -103,8 +103,8 @@ def idle_cores(interval: float = 0.2) -> int:
 def default_threads() -> int:
     """PyTorch threads for a fit when the user sets none: the cores other processes leave
     idle. With every core in use, a core taken by another process stalls the threads that
-    wait for it at each of the decoder's many parallel regions (``benchmarks/README.md``,
-    "Threads")."""
+    wait for it at each of the decoder's many parallel regions (docs/design.md,
+    "Batch size, precision, threads and device")."""
     return idle_cores()
 
 

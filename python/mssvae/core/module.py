@@ -121,7 +121,7 @@ def constrain_decoder(decoder: MaskedDecoder) -> None:
 
     c enters through the bias-free first layer and the skip connection, and ReLU is positively
     homogeneous, so the paper's model is unchanged if W shrinks by s and V1 (and the head's skip
-    weights) grow by 1/s: the scale of W is not identified (DESIGN.md), and under the SSL penalty
+    weights) grow by 1/s: the scale of W is not identified (docs/design.md, "Scale of W and the Lipschitz decoder"), and under the SSL penalty
     a fit drifts towards W → 0 with a growing network, where no threshold on |W| means anything.
     With σ_max(V1) = σ_max(V2) = 1 and unit-norm head rows v_j, |f_j(c) − f_j(c')| ≤ 2‖c − c'‖,
     so a factor can only move feature j through |w_jk|: w_jk bounds the effect of factor k on
@@ -165,7 +165,7 @@ class MSSVAEModule(nn.Module):
         divided by ``input_scale`` per feature (their values over the training data), clipped
         to ±``INPUT_CLIP``. Only the amortised posterior changes, not the generative model.
     n_covariates, covariates_in_encoder, covariate_init
-        Columns C of the encoded per-sample covariates s (``mssvae.covariates``): the decoder
+        Columns C of the encoded per-sample covariates s (``mssvae.io.covariates``): the decoder
         output becomes f_ij + β_jᵀ s_i before the likelihood link, with β (G × C) started at
         ``covariate_init`` (zeros if None); with ``covariates_in_encoder`` every encoder sees
         [x, s]. C = 0 is the paper's model.
@@ -308,7 +308,7 @@ class MSSVAEModule(nn.Module):
         if self.likelihood == "nb":
             # μ_ℓ(x) = log Σ_j x_j + NN(x): still a network of x (§2.4), but it starts at the
             # observed library size. With the network alone μ_ℓ starts near 0 (ℓ ≈ 1), and the
-            # first epochs' enormous NB gradients make every column of W dense (benchmarks/README).
+            # first epochs' enormous NB gradients make every column of W dense (benchmarks/FINDINGS.md, "Count designs: the NB model's W was dense").
             lib_mu, out["lib_logvar"] = self.encoder_library(h)
             out["lib_mu"] = lib_mu + torch.log(x.sum(-1, keepdim=True).clamp_min(1.0))
         return out
@@ -333,8 +333,8 @@ class MSSVAEModule(nn.Module):
 
         The likelihood and KL are averaged over the batch (an unbiased estimate of the full-data
         sum divided by N); the SSL prior is a whole-data term, so it enters divided by N and
-        multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see README, "Penalty
-        weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any;
+        multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see docs/design.md,
+        "Penalty weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any;
         ``group_sizes``: as in :meth:`encode`.
         """
         post = self.encode(x, g, s, group_sizes)
@@ -346,7 +346,7 @@ class MSSVAEModule(nn.Module):
 
         if self.likelihood == "gaussian":
             sigma2 = self.log_sigma2.exp()
-            # Full Gaussian log density, so that σ² is learnable (papers/README.md, App. B.2.1).
+            # Full Gaussian log density, so that σ² is learnable (docs/design.md, "Where the paper's text is corrected"; App. B.2.1).
             logp = -0.5 * (math.log(2 * math.pi) + self.log_sigma2 + (x - f).pow(2) / sigma2)
             prior_noise = inverse_gamma_nll(sigma2, self.ig_alpha, self.ig_beta)
         else:

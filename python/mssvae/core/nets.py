@@ -46,7 +46,7 @@ class MaskedDecoder(nn.Module):
 
     h1 = ReLU(V1 c_ij) (no bias), h2 = ReLU(V2 h1 + b2), f_j = v_jᵀ [h2, c_ij] + b_j, where
     c_ij = w̃_j ⊙ z̃_i. The paper prints v_jᵀ[h2 + c]; with hidden width ≠ K only the
-    concatenation is defined (papers/README.md), so the head has H2 + K weights per feature.
+    concatenation is defined (docs/design.md, "Where the paper's text is corrected"), so the head has H2 + K weights per feature.
 
     The first layer is linear in c, so V1 (w_j ⊙ z_i) = (V1 diag w_j) z_i and the skip term is
     Σ_k v_jk w_jk z_ik: both are computed as matrix products over all features instead of
@@ -65,7 +65,7 @@ class MaskedDecoder(nn.Module):
     The fused path is the faster one at every shape measured on CPUs, fp32 included (2-core AMD
     EPYC, AVX2, one thread, one training step at batch 512: 2.2× at G = 1000, hidden
     [128, 64]; 2.0× at [256, 128]; 1.7× on the §4.1 shape, G = 99, [50, 50]; 3.0× at 252 × 4147,
-    [50, 50]; ``benchmarks/README.md``, "Decoder implementations").
+    [50, 50]; ``benchmarks/FINDINGS.md``, "Decoder implementations on an AVX2 CPU").
     """
 
     def __init__(self, n_features: int, n_latent: int, hidden: tuple[int, int], precision: str = "fp32",

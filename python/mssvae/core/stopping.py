@@ -17,8 +17,8 @@ history, and the fit stops at the first epoch where all hold:
 So a fit runs at least ``2 · window`` epochs at the final λ0. On the full-size §4.2 design
 (H200, seeds 0–2) a rule that counted the epochs before the last λ0 stopped 5 of 9 fits at the
 very step λ0 reached 15; on a wide data set (252 × 4000) a rule on the raw supports and a fixed
-tolerance never stopped, because 100–900 entries crossed the threshold every epoch and the
-epoch losses moved by ±4% (``benchmarks/README.md``, "Stopping").
+tolerance never stopped, because 120–900 entries crossed the threshold every epoch and the
+epoch losses moved by ±4% (``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps").
 
 It never stops while W is dense: while some column holds more than ``max_density`` of the
 features, the fit goes on (and, at the maximum, says so).
@@ -40,7 +40,7 @@ MAX_STEPS = "max_steps"
 
 @dataclass
 class StoppingRule:
-    """The rule's settings (defaults measured in ``benchmarks/README.md``, "Stopping")."""
+    """The rule's settings (defaults measured in ``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps")."""
 
     tol: float = 1e-3
     window: int = 10

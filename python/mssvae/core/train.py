@@ -79,7 +79,7 @@ def default_batch_size(n: int) -> int:
     """Table 2's 512, but at least 4 steps per epoch for small N (at most N/4, at least 32):
     Adam moves each w_jk by about ``lr_w`` a step, so a fit needs a number of steps, not of
     epochs, and a wide data set of a few hundred samples would otherwise take one step per
-    pass over its thousands of features (``benchmarks/README.md``, "Stopping")."""
+    pass over its thousands of features (``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps")."""
     return int(min(512, max(32, -(-n // 4))))
 
 

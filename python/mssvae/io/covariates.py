@@ -1,7 +1,7 @@
 """Per-sample covariates (donor, batch, library protocol, ...) that the decoder conditions on.
 
 Model (an extension, not in the MSSVAE paper; the idea of conditioning the generative model on
-known nuisance covariates is that of scVI and of inVAE, Aliee et al., papers/004 §3/App. A).
+known nuisance covariates is that of scVI and of inVAE, Aliee et al. 2023, §3/App. A).
 For sample i with encoded covariates s_i (a row of the design matrix below) and feature j, the
 decoder output of App. B.1 gets a per-feature linear effect added *before* the likelihood link::
 
@@ -31,7 +31,7 @@ Choices, with reasons:
 * **The encoders also see s** (input [x, s], as scVI), by default; ``covariates_in_encoder=False``
   of :class:`mssvae.MSSVAE` keeps them on x alone. Measured on the planted-batch design
   (``benchmarks/covariates.py``): both remove the batch from the shared latents; with s in the
-  encoders the shared supports were recovered better (``benchmarks/README.md``, "Covariates").
+  encoders the shared supports were recovered better (``benchmarks/FINDINGS.md``, "Covariates: a planted batch").
   The encoders can subtract a known shift directly instead of learning to ignore its direction.
   Either way ``transform`` needs the covariates of new samples (the same coding, checked).
 

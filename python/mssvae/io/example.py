@@ -1,4 +1,4 @@
-"""The shipped example: 700 PBMCs (10x Genomics, FACS-sorted types), raw counts of 765 genes,
+"""The shipped example: 700 PBMCs (10x Genomics, annotated cell types), raw counts of 765 genes,
 with the cell type and lineage of each cell (built by ``data-raw/``)."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class MSSVAE:
         variation need not occupy shared factors. The encoding is kept for ``transform``.
 
         ``threads``: PyTorch's CPU threads during the fit (default: the cores other processes
-        leave idle, :func:`mssvae.hardware.default_threads`). ``batch_size`` defaults to
+        leave idle, :func:`mssvae.core.hardware.default_threads`). ``batch_size`` defaults to
         :func:`mssvae.core.train.default_batch_size` of the number of samples.
         """
         X, labels, obs_names, var_names = unpack(data, group_key, layer, groups)
@@ -142,7 +142,7 @@ class MSSVAE:
         if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
             raise MSSVAEInputError(
                 f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
-                "usable features", hint="lower n_shared= / n_specific=", args_named=("n_shared", "n_specific"))
+                "usable features", hint="lower n_shared / n_specific", args_named=("n_shared", "n_specific"))
         Xk = X if kept.all() else X[:, kept]
         dev = resolve_device(device)
         precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))

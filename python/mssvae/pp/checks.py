@@ -47,9 +47,8 @@ def _get_matrix(adata: AnnData, layer: str | None, step: str):
         if layer not in adata.layers:
             layers = list(adata.layers.keys())
             raise MSSVAEInputError(
-                f"{step}: no layer {layer!r} in the data; available layers: "
-                f"{layers if layers else 'none'} (use layer=None for .X)"
-            )
+                f"{step}: {layer!r} is not among the layers of the data",
+                hint=f"available layers: {layers if layers else 'none'} (leave out layer for .X)", args_named=("layer",))
         X = adata.layers[layer]
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise MSSVAEInputError(f"{step}: the data are empty ({adata.n_obs} samples x {adata.n_vars} genes)")
@@ -111,8 +110,7 @@ def _check_counts(X, adata: AnnData, layer: str | None, step: str) -> None:
     raise MSSVAEInputError(
         f"{step} needs raw counts (non-negative integers) in {_where(layer)}, but it holds "
         + " and ".join(parts)
-        + f"; it looks normalised or log-transformed: {hint}"
-    )
+        + f"; it looks normalised or log-transformed: {hint}", args_named=("layer",))
 
 
 def _sums(X, axis: int) -> np.ndarray:

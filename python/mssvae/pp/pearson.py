@@ -62,8 +62,7 @@ def pearson_residual_variances(
         raise MSSVAEInputError(
             f"highly_variable_pearson: {_fmt(np.sum(sums_cells == 0))} samples have no counts, "
             "for which the NB offset model is undefined; remove them first with filter_samples (in prepare: "
-            "their counts all lie in genes the gene filters removed, so raise min_total)"
-        )
+            "their counts all lie in genes the gene filters removed, so raise min_total)", args_named=("min_total",))
     # scanpy sums float32 counts into float32 totals and multiplies them in
     # float32 before dividing by the (float64) grand total.  Below 2**24 the
     # totals are exact either way, but the product rounds; doing the same keeps
@@ -113,7 +112,8 @@ def pearson_residual_variances(
 
 def _hvg_mask(X, n_top: int, theta: float, clip: float | None, chunk_size: int | None):
     if isinstance(n_top, bool) or int(n_top) != n_top or n_top < 1:
-        raise MSSVAEInputError(f"highly_variable_pearson: n_top must be a positive integer, got {n_top}")
+        raise MSSVAEInputError(f"highly_variable_pearson: n_top must be a positive integer, got {n_top}",
+                               args_named=("n_top",))
     n_top = int(n_top)
     n = X.shape[0]
     clip_used = math.sqrt(n) if clip is None else float(clip)

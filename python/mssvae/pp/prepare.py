@@ -79,8 +79,7 @@ def _samples_mask(X, min_total: float, step: str = "filter_samples") -> tuple[np
         raise MSSVAEInputError(
             f"{step}: min_total={_fmt(min_total)} would remove all {_fmt(keep.size)} samples "
             f"(the largest sample total is {_fmt(totals.max())}); lower min_total below that "
-            f"(the default e^12.5 suits bulk RNA-seq, not single-cell data)"
-        )
+            f"(the default e^12.5 suits bulk RNA-seq, not single-cell data)", args_named=("min_total",))
     return keep, totals
 
 
@@ -173,17 +172,16 @@ def _cpm_counts(X, lib: np.ndarray, min_cpm: float) -> np.ndarray:
 
 def _genes_masks(X, min_counts: float, min_cpm: float, min_frac: float, step: str = "filter_genes"):
     if min_cpm < 0:
-        raise MSSVAEInputError(f"{step}: min_cpm must be >= 0, got {min_cpm}")
+        raise MSSVAEInputError(f"{step}: min_cpm must be >= 0, got {min_cpm}", args_named=("min_cpm",))
     if not 0 <= min_frac <= 1:
-        raise MSSVAEInputError(f"{step}: min_frac must be between 0 and 1, got {min_frac}")
+        raise MSSVAEInputError(f"{step}: min_frac must be between 0 and 1, got {min_frac}", args_named=("min_frac",))
     n, g = X.shape
     gene_totals = _sums(X, axis=0)
     keep_counts = gene_totals >= min_counts
     if not keep_counts.any():
         raise MSSVAEInputError(
             f"{step}: min_counts={_fmt(min_counts)} would remove all {_fmt(g)} genes "
-            f"(the largest gene total is {_fmt(gene_totals.max())}); lower min_counts"
-        )
+            f"(the largest gene total is {_fmt(gene_totals.max())}); lower min_counts", args_named=("min_counts",))
     # CPM relative to each sample's total over all genes of the input, i.e. its
     # sequencing depth; with fixed library sizes both criteria are per gene, so
     # applying them one after the other equals applying them together.
@@ -197,8 +195,8 @@ def _genes_masks(X, min_counts: float, min_cpm: float, min_frac: float, step: st
         raise MSSVAEInputError(
             f"{step}: the CPM filter (CPM > {_fmt(min_cpm)} in at least {_fmt(100 * min_frac)}% of "
             f"samples, i.e. {_fmt(need)} of {_fmt(n)}) would remove all {_fmt(keep_counts.sum())} genes "
-            f"left after min_counts (the best gene passes in {_fmt(best)} samples); lower min_frac or min_cpm"
-        )
+            f"left after min_counts (the best gene passes in {_fmt(best)} samples); lower min_frac or min_cpm",
+            args_named=("min_counts", "min_frac", "min_cpm"))
     return keep_counts, keep, need
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the simulation designs (:mod:`mssvae.simulate`, :mod:`mssvae.splatter`)."""
+"""Helpers shared by the simulation designs (:mod:`mssvae.sim.designs`, :mod:`mssvae.sim.splatter`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def per_group(value, n_groups: int, name: str) -> list[int]:
 def assemble(
     x, group_index, groups, z_shared, xi, w_shared, w_specific, n_specific, uns, prefix="feature", obs=None
 ) -> ad.AnnData:
-    """Wrap simulated data and ground truth in an AnnData (layout: :mod:`mssvae.simulate`).
+    """Wrap simulated data and ground truth in an AnnData (layout: :mod:`mssvae.sim.designs`).
 
     ``group_index`` holds each sample's 0-based group; ``xi`` its own-group factors padded to
     max K_m; ``uns`` design-specific entries merged into ``.uns[SIM]`` (h5ad-safe values only).

@@ -8,7 +8,7 @@ Three designs, each a pure function of its sizes and a ``seed`` (``np.random.def
     Moran & Krishnan (2026) §4.2: synthetic bulk RNA-seq counts with gene correlation.
 ``splatter2``
     Weinberger et al. (2022) §5 / App. D: the multiGroupVI two-group Splatter benchmark
-    (implemented in :mod:`mssvae.splatter`).
+    (implemented in :mod:`mssvae.sim.splatter`).
 
 Every design returns an :class:`anndata.AnnData` with the same layout:
 

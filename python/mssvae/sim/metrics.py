@@ -256,7 +256,7 @@ def _listed(value) -> list:
 def _check_keys(adata, dci: bool) -> None:
     """Raise :class:`MissingKeyError` naming every missing entry and what writes it."""
     fitted = "a fitted MSSVAE (`mssvae fit`, or MSSVAE.fit on the AnnData)"
-    truth = "`mssvae simulate` (mssvae.simulate)"
+    truth = "`mssvae simulate` (mssvae.sim.simulate)"
     wanted = [("varm", W_SHARED, fitted), ("varm", W_SPECIFIC, fitted), ("uns", UNS, fitted),
               ("varm", TRUE_W_SHARED, truth), ("varm", TRUE_W_SPECIFIC, truth), ("uns", SIM, truth)]
     if dci:
@@ -278,7 +278,7 @@ def evaluate(adata, threshold: float = DEFAULT_THRESHOLD, max_density: float | N
     Parameters
     ----------
     adata : anndata.AnnData
-        Output of a fit on data from :mod:`mssvae.simulate`: the estimates (``varm[W_SHARED]``,
+        Output of a fit on data from :mod:`mssvae.sim.designs`: the estimates (``varm[W_SHARED]``,
         ``varm[W_SPECIFIC]``, ``obsm[Z_SHARED]``, ``obsm[Z_SPECIFIC]``, ``uns[UNS]`` with the
         groups and their K_m) and the truths (``TRUE_*`` keys, ``uns[SIM]``).
     threshold, max_density

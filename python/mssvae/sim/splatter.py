@@ -117,7 +117,7 @@ def splatter2(
     ``n_program_genes / n_groups`` program genes (Splatter would draw DE genes for the four
     subgroups independently over all 200, so a gene could be a program gene of both groups).
 
-    Ground truth, in the keys of :mod:`mssvae.simulate`:
+    Ground truth, in the keys of :mod:`mssvae.sim.designs`:
 
     * ``TRUE_W_SHARED`` (G x n_cell_types): signed log DE factor of each cell type on the shared
       genes (non-zero = the gene distinguishes that cell type), zero on program genes;

@@ -1,4 +1,4 @@
-"""Two small designs from the seed papers, in the layout of :mod:`mssvae.simulate`.
+"""Two small designs from the seed papers, in the layout of :mod:`mssvae.sim.designs`.
 
 ``toy``
     The Sparse VAE's seven-feature example (Moran et al. 2022, §5 "Synthetic data", Eq. 10): one
@@ -67,24 +67,24 @@ def leakage(
     noise_sd: float = 0.5,
     seed: int = 0,
 ):
-    """Shared cell-type signal on a few features beside many group-only features (after 003, §4.1).
+    """Shared cell-type signal on a few features beside many group-only features (after Märtens & Yau 2024, §4.1).
 
     Every sample has a cell type c_i (uniform over ``n_cell_types``) and two shared factors
     ``z_i = μ_{c_i} + 0.3 ε_i``, with the cell-type centres μ_c evenly on a circle of radius 1.5
-    (so cell types separate in the shared space, as in 001's benchmark). The
+    (so cell types separate in the shared space, as in multiGroupVI's benchmark). The
     ``n_shared_features`` shared features load on one shared factor each (first half on z1,
     second half on z2), weight ~ N(2, 0.1²), with ``sin`` on every third feature:
     ``x_ij = w_j g_j(z_ik)``. Each group owns ``n_private_features / n_groups`` private features,
     split over its ``n_private_factors`` factors ξ ~ N(0, 1) in the same way (weight ~ N(2, 0.1²));
     on other groups' samples they are noise only. Noise ``N(0, noise_sd²)`` everywhere.
 
-    Märtens & Yau (003) fix P = 10 shared features per modality and raise the private ones
+    Märtens & Yau fix P = 10 shared features per modality and raise the private ones
     Q ∈ {20, 50, 100, …, 1000}; here the sweep is over ``n_private_features``.
 
     Returns
     -------
     anndata.AnnData
-        Layout of :mod:`mssvae.simulate`; ``obs["cell_type"]``, ``var["feature_set"]``
+        Layout of :mod:`mssvae.sim.designs`; ``obs["cell_type"]``, ``var["feature_set"]``
         ("shared" or the owning group's label).
     """
     if n_private_features < n_groups * n_private_factors:

@@ -77,7 +77,7 @@ test_that("errors from the Python core arrive with their message", {
             "negative values"))
     expect_match(conditionMessage(err),
         "sample 'cell02' (column 2), feature 'gene03' (row 3)", fixed = TRUE)
-    expect_match(conditionMessage(err), "assay.type = ...", fixed = TRUE)
+    expect_match(conditionMessage(err), "(assay.type=...)", fixed = TRUE)
 
     frac <- sce
     assay(frac, "counts") <- assay(frac, "counts") + 0.5

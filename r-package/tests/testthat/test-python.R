@@ -57,16 +57,18 @@ test_that("Python errors keep their message and become classed R errors", {
     expect_false(grepl("Traceback|py_last_error", conditionMessage(err)))
 })
 
-test_that("the core's wording becomes R's arguments and 1-based positions", {
-    msg <- mssvae:::.r_wording(paste0(
-        paste0(
-            "the data hold 1 negative values (first at sample 'c1' (row 0), ",
-            "feature 'g3' (column 2)); "),
-        paste0("pass the raw counts layer (layer=...) or use ",
-            "likelihood='gaussian'; lower n_shared / n_specific")))
-    expect_match(msg, "sample 'c1' (column 1), feature 'g3' (row 3)",
+test_that("an input error's fields become R's arguments and 1-based positions", {
+    fields <- list(what = "the data hold 1 negative values",
+        where = list(sample = "c1", row = 0L, feature = "g3", column = 2L),
+        hint = "pass the raw counts (layer=...); lower n_shared / n_specific",
+        args_named = list("layer", "n_shared", "n_specific"))
+    msg <- mssvae:::.r_message(fields)
+    expect_match(msg, "(first at sample 'c1' (column 1), feature 'g3' (row 3))",
         fixed = TRUE)
-    expect_match(msg, "assay.type = ...", fixed = TRUE)
-    expect_match(msg, "likelihood = \"gaussian\"", fixed = TRUE)
+    expect_match(msg, "(assay.type=...)", fixed = TRUE)
     expect_match(msg, "n.shared / n.specific", fixed = TRUE)
+    unlabelled <- mssvae:::.r_message(list(what = "2 samples have no group label",
+        where = list(row = 3L), hint = "", args_named = list()))
+    expect_identical(unlabelled,
+        "2 samples have no group label (first at sample 4)")
 })
