@@ -261,7 +261,7 @@ def test_support_overlaps_finds_switched_and_split_factors(counts_adata):
 
 
 def test_shared_only_and_single_group(counts_adata):
-    """K_m = 0 is the shared-only model; one group is the single-study Sparse VAE (paper 002)."""
+    """K_m = 0 is the shared-only model; one group is the single-study Sparse VAE (Moran et al. 2022)."""
     a = counts_adata.copy()
     mssvae.fit(a, likelihood="nb", n_shared=3, n_specific=0, hidden=(8, 6), **FAST)
     assert a.varm[C.W_SPECIFIC].shape == (a.n_vars, 0) and a.obsm[C.Z_SPECIFIC].shape == (a.n_obs, 0)

@@ -1,4 +1,4 @@
-"""The seed-paper checks of issue 7: the toy and leakage designs, the one-group (Sparse VAE) case,
+"""The seed-paper checks: the toy and leakage designs, the one-group (Sparse VAE) case,
 the foreign-latent penalty variant, and benchmarks/seed_systems.py at a tiny size."""
 
 import sys

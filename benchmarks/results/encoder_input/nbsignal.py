@@ -2,7 +2,7 @@ import sys; sys.path.insert(0, "python")
 import numpy as np
 from scipy.special import gammaln
 from scipy.optimize import minimize_scalar
-from mssvae.simulate import simulate
+from mssvae.sim import simulate
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 kw = dict(n_cells=600, n_shared_genes=200, n_program_genes=100)
 if len(sys.argv) > 2: kw.update(eval(sys.argv[2]))

@@ -3,7 +3,7 @@
 # Sizes: program genes 100 (fidelity default) / 200 (paper) / 400, cells 3000 / 10000 (paper).
 import sys; sys.path.insert(0, "python")
 import numpy as np
-from mssvae.simulate import simulate
+from mssvae.sim import simulate
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.linear_model import LogisticRegression

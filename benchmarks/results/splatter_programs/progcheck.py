@@ -1,6 +1,6 @@
 import sys; sys.path.insert(0, "python")
 import numpy as np
-from mssvae.simulate import simulate
+from mssvae.sim import simulate
 a = simulate("splatter2", seed=0, n_cells=3000, n_shared_genes=200, n_program_genes=100, lib_loc_program=8.0)
 X = np.asarray(a.X, float); Ws = np.asarray(a.varm["true_W_specific"])
 g = a.obs.group.cat.codes.values; p = a.obs.program.cat.codes.values
