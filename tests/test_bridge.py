@@ -216,7 +216,7 @@ def test_version():
     assert v["mssvae"] == mssvae.__version__ and v["torch"].startswith("2.")
 
 
-# ----- mssvae.sce: Bioconductor files ------------------------------------------------------------
+# ----- mssvae.bridge.sce: Bioconductor files ------------------------------------------------------------
 def _r_or_skip():
     try:
         import anndata2ri  # noqa: F401
@@ -225,6 +225,8 @@ def _r_or_skip():
         ro.r("suppressPackageStartupMessages(library(SingleCellExperiment))")
     except Exception as err:  # rpy2 missing, R missing or too new for rpy2, no SingleCellExperiment
         pytest.skip(f"rpy2 cannot run R with SingleCellExperiment here: {err}")
+    if not ro.r('isTRUE(requireNamespace("mssvae", quietly = TRUE))')[0]:
+        pytest.skip("the R package, whose functions write the layout, is not installed (make r-install)")
     return ro
 
 
@@ -263,8 +265,6 @@ def test_write_sce_uses_the_r_layout(fitted_adata, tmp_path):
 def test_the_r_package_reads_what_write_sce_writes(fitted_adata, tmp_path):
     """Both front doors agree: the R package's readers give the Python gene sets."""
     ro = _r_or_skip()
-    if not ro.r('isTRUE(requireNamespace("mssvae", quietly = TRUE))')[0]:
-        pytest.skip("the R package is not installed (make r-install)")
     from mssvae.bridge.sce import write_sce
 
     path = write_sce(fitted_adata, tmp_path / "fit.rds")

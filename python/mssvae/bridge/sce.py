@@ -15,8 +15,9 @@ Results in the R layout (README, "Results contract"): ``rowData(x)$MSSVAE_W_shar
 ``.uns["mssvae"]``). Reading an object fitted in R maps them back to ``.varm``/``.obsm``/
 ``.uns["mssvae"]``.
 
-Needs R with SingleCellExperiment, and the Python packages rpy2 (< 3.6 with R 4.2) and
-anndata2ri: ``pip install "mssvae[r]"``.
+Needs R with SingleCellExperiment and the mssvae R package (whose functions write and read the
+layout, so that it exists once), and the Python packages rpy2 (< 3.6 with R 4.2) and anndata2ri:
+``pip install "mssvae[r]"``.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ from . import FACTOR_NAMES, GROUPS, METADATA, SAMPLE_GROUPS, W_SHARED, W_SPECIFI
 
 X_ASSAY = "sce_x_assay"  # .uns entry: the name of the assay read into .X
 
-# R helpers, defined once per session in their own environment. `store` mirrors
-# r-package/R/fitMSSVAE.R (.store_results); tests/test_bridge.py checks that the R package reads
-# what it writes.
+# R helpers for the conversion itself, defined once per session in their own environment. The
+# layout of the results is the R package's own: its .store_results() writes it (as fitMSSVAE()
+# does), its .layout_results() and .drop_results() read it back.
 _R_CODE = r"""
 local({
 suppressPackageStartupMessages({
     library(SingleCellExperiment)
 })
+if (!requireNamespace("mssvae", quietly = TRUE)) {
+    stop("the mssvae R package is not installed: read_sce/write_sce use its layout of the results; ",
+         "install it with `make r-install` or `R CMD INSTALL r-package`")
+}
 plain_matrix <- function(m) {
     if (is.matrix(m) || is(m, "dgCMatrix")) return(m)
     if (is(m, "sparseMatrix")) {
@@ -66,27 +71,10 @@ prep_read <- function(x, x_assay) {
         assays(x) <- assays(x)[c(x_assay, setdiff(an, x_assay))]
         for (a in assayNames(x)) assay(x, a, withDimnames = FALSE) <- plain_matrix(assay(x, a, withDimnames = FALSE))
     }
-    res <- NULL
+    res <- mssvae:::.layout_results(x)
+    if (!is.null(res)) x <- mssvae:::.drop_results(x)
     rd <- rowData(x)
     cd <- colData(x)
-    md <- metadata(x)$MSSVAE
-    if ("MSSVAE_W_shared" %in% colnames(rd) && !is.null(md)) {
-        groups <- as.character(md$groups)
-        lat <- function(name) {
-            if (name %in% reducedDimNames(x)) return(as.matrix(reducedDim(x, name)))
-            if (name %in% colnames(cd)) return(as.matrix(cd[[name]]))
-            NULL
-        }
-        spec <- lapply(groups, function(g) as.matrix(rd[[paste0("MSSVAE_W_", g)]]))
-        res <- list(W_shared = as.matrix(rd$MSSVAE_W_shared),
-                    W_specific = if (length(spec)) do.call(cbind, spec) else matrix(0, nrow(x), 0),
-                    Z_shared = lat("MSSVAE_shared"), Z_specific = lat("MSSVAE_specific"), metadata = md)
-        keep <- setdiff(reducedDimNames(x), c("MSSVAE_shared", "MSSVAE_specific"))
-        reducedDims(x) <- reducedDims(x)[keep]
-        rd <- rd[, !startsWith(colnames(rd), "MSSVAE_W_"), drop = FALSE]
-        cd <- cd[, !colnames(cd) %in% c("MSSVAE_shared", "MSSVAE_specific"), drop = FALSE]
-        metadata(x)$MSSVAE <- NULL
-    }
     # anndata2ri cannot convert matrix columns of rowData/colData: they go to varm/obsm
     mr <- colnames(rd)[vapply(as.list(rd), is_mat, logical(1))]
     mc <- colnames(cd)[vapply(as.list(cd), is_mat, logical(1))]
@@ -109,40 +97,7 @@ rename_x <- function(x, x_assay) {
     }
     x
 }
-store <- function(x, res) {
-    fn <- res$factor_names
-    groups <- as.character(res$groups)
-    named <- function(m, rows, cols) {
-        m <- as.matrix(m)
-        dimnames(m) <- list(rows, as.character(cols))
-        m
-    }
-    rd <- rowData(x)
-    rd <- rd[, !startsWith(colnames(rd), "MSSVAE_"), drop = FALSE]
-    rd[["MSSVAE_W_shared"]] <- named(res$W_shared, rownames(x), fn$shared)
-    for (g in groups) rd[[paste0("MSSVAE_W_", g)]] <- named(res$W_specific[[g]], rownames(x), fn[[g]])
-    rowData(x) <- rd
-    zm <- as.matrix(res$Z_specific)
-    reducedDim(x, "MSSVAE_shared") <- named(res$Z_shared, colnames(x), fn$shared)
-    reducedDim(x, "MSSVAE_specific") <- named(zm, colnames(x), if (ncol(zm)) paste0("specific_", seq_len(ncol(zm))) else character())
-    cd <- colData(x)
-    cd <- cd[, !startsWith(colnames(cd), "MSSVAE_"), drop = FALSE]
-    if (!is.null(res$sample_groups)) cd[["MSSVAE_group"]] <- factor(as.character(res$sample_groups), levels = groups)
-    colData(x) <- cd
-    md <- res$metadata
-    all_names <- unlist(fn, use.names = FALSE)
-    md$eta_shared <- setNames(as.numeric(md$eta_shared), as.character(fn$shared))
-    md$eta_specific <- setNames(as.numeric(md$eta_specific), unlist(fn[groups], use.names = FALSE))
-    md$n_specific <- setNames(as.integer(md$n_specific), groups)
-    md$groups <- groups
-    if (!is.null(md$p_star)) md$p_star <- named(md$p_star, rownames(x), all_names)
-    for (v in intersect(c("phi", "sigma2", "features_used"), names(md))) md[[v]] <- setNames(as.vector(md[[v]]), rownames(x))
-    if (!is.null(md$history)) md$history <- as.data.frame(lapply(md$history, as.vector), check.names = FALSE)
-    md$versions$written_by <- "mssvae.write_sce"
-    metadata(x)$MSSVAE <- md
-    x
-}
-list(prep_read = prep_read, rename_x = rename_x, store = store)
+list(prep_read = prep_read, rename_x = rename_x)
 })
 """
 
@@ -160,7 +115,10 @@ def _r():
             'install them with `pip install "mssvae[r]"` (or `make setup` in the repository)'
         ) from err
     if _helpers is None:
-        _helpers = ro.r(_R_CODE)
+        try:
+            _helpers = ro.r(_R_CODE)
+        except Exception as err:  # rpy2's RRuntimeError: a missing R package
+            raise ImportError(f"mssvae.read_sce/write_sce: {str(err).strip()}") from None
     return ro, _helpers
 
 
@@ -368,7 +326,8 @@ def write_sce(adata, path: str | Path, x_assay: str | None = None) -> Path:
     sce = helpers.rx2("rename_x")(sce, str(name))
     if res is not None:
         payload = {k: res[k] for k in (GROUPS, FACTOR_NAMES, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC, SAMPLE_GROUPS, METADATA)}
-        sce = helpers.rx2("store")(sce, _to_r(payload))
+        store = ro.r("mssvae:::.store_results")
+        sce = store(sce, _to_r(payload), ro.r["seq_len"](adata.n_vars), str(name))
     path = Path(path)
     ro.r["saveRDS"](sce, str(path))
     return path
