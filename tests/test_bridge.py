@@ -114,7 +114,7 @@ def test_transposes_are_views_not_copies():
     [
         (dict(likelihood="poisson"), "likelihood must be 'nb' or 'gaussian'"),
         (dict(groups=["a", "b"]), "got 2 group labels for 45 samples"),
-        (dict(groups=[None] + ["a"] * 44), "1 samples have no group label (first at row 0)"),
+        (dict(groups=[None] + ["a"] * 44), "1 samples have no group label (first at sample 'sample_1' (row 0))"),
         (dict(groups=["shared"] * 20 + ["a"] * 25), "a group is named 'shared'"),
         (dict(hidden=(8,)), "hidden must give the widths of the two hidden layers"),
         (dict(learning_rate=0.1), "unknown settings ['learning_rate']; the model takes:"),

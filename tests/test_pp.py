@@ -279,7 +279,7 @@ def test_prepare_with_layer():
 def test_error_no_such_layer():
     a = _adata(np.ones((3, 2)))
     a.layers["counts"] = a.X.copy()
-    with pytest.raises(ValueError, match=r"'raw' is not among the layers.*available layers: \['counts'\]"):
+    with pytest.raises(ValueError, match=r"layer 'raw' not found; available layers: counts"):
         pp.prepare(a, layer="raw")
     with pytest.raises(ValueError, match="available layers: none"):
         pp.filter_samples(_adata(np.ones((3, 2))), layer="raw")
@@ -291,10 +291,10 @@ def test_error_not_counts(fmt):
     a = _adata(FORMATS[fmt](X))
     a.layers["counts"] = FORMATS[fmt](np.round(X))
     # two non-integers, the first (row-major) in sample s1, gene g1
-    with pytest.raises(ValueError, match=r"2 non-integer entries \(first: sample 's1', gene 'g1', value 1\.5\).*layer='counts'"):
+    with pytest.raises(ValueError, match=r"2 non-integer entries \(e\.g\. 1\.5\) \(first at sample 's1' \(row 1\), feature 'g1' \(column 1\)\).*layer='counts'"):
         pp.filter_genes(a)
     X[0, 2] = -1
-    with pytest.raises(ValueError, match=r"1 negative entries \(first: sample 's0', gene 'g2', value -1\)"):
+    with pytest.raises(ValueError, match=r"1 negative entries \(e\.g\. -1\) and 2 non-integer entries .*\(first at sample 's0' \(row 0\), feature 'g2' \(column 2\)\)"):
         pp.prepare(_adata(FORMATS[fmt](X)))
     X[:] = np.nan
     with pytest.raises(ValueError, match="9 non-integer entries"):
@@ -358,7 +358,7 @@ def test_cli_prepare(tmp_path):
     # bad input: one clear line, no traceback
     for args, msg in [
         ([], "filter_samples: --min-total=268,337 would remove all 700 samples"),
-        (["--layer", "raw"], "'raw' is not among the layers"),
+        (["--layer", "raw"], "--layer 'raw' not found"),
         (["--min-total", "500", "--min-counts", "1e6"], "lower --min-counts"),
     ]:
         res = runner.invoke(prepare_cmd, [str(src), "--out", str(tmp_path / "x.h5ad"), *args])

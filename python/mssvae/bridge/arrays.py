@@ -53,12 +53,11 @@ def unique(names: list[str]) -> list[str]:
     return out
 
 
-def _group_labels(groups, n: int, group_levels) -> pd.Categorical:
+def _group_labels(groups, n: int, group_levels, sample_names) -> pd.Categorical:
     labels = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups, dtype=object)
     levels = None if group_levels is None else _as_list(group_levels)
-    codes, order = resolve_groups(labels, n, levels=levels)
+    codes, order = resolve_groups(labels, n, levels=levels, min_size=2, sample_names=sample_names)
     return pd.Categorical.from_codes(codes, categories=order)
-
 
 def _as_list(v) -> list:
     if v is None:
@@ -75,7 +74,7 @@ def as_anndata(x, groups, feature_names, sample_names, transpose, group_levels):
     n, g = X.shape
     obs_names = unique(names_of(sample_names, n, "sample", "sample"))
     var_names = unique(names_of(feature_names, g, "feature", "feature"))
-    labels = _group_labels(groups, n, group_levels)
+    labels = _group_labels(groups, n, group_levels, obs_names)
     obs = pd.DataFrame({GROUP_COLUMN: labels}, index=pd.Index(obs_names, dtype=object))
     var = pd.DataFrame(index=pd.Index(var_names, dtype=object))
     return anndata.AnnData(X=X, obs=obs, var=var)

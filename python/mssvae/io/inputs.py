@@ -20,19 +20,24 @@ def _as_matrix(X):
     return np.asarray(X, dtype=np.float32)
 
 
-def get_matrix(adata, layer: str | None):
-    """The samples × features matrix of ``adata`` (``.X`` or a layer), dense or CSR."""
+def layer_matrix(adata, layer: str | None, prefix: str = ""):
+    """The matrix of ``adata`` as stored (``.X`` or ``.layers[layer]``), with a clear error when
+    it is absent; ``prefix`` starts the message (e.g. the preprocessing step)."""
+    layers = ", ".join(map(str, adata.layers.keys()))
     if layer is None:
         if adata.X is None:
-            raise MSSVAEInputError(
-                "the AnnData has no .X; pass layer= with one of: " + (", ".join(adata.layers.keys()) or "(no layers)")
-            )
-        return _as_matrix(adata.X)
+            raise MSSVAEInputError(f"{prefix}the AnnData has no .X", hint=f"pass layer= with one of: {layers or '(no layers)'}",
+                                   args_named=("layer",))
+        return adata.X
     if layer not in adata.layers:
-        raise MSSVAEInputError(
-            f"layer {layer!r} not found; available layers: " + (", ".join(adata.layers.keys()) or "(none; use .X with layer=None)")
-        )
-    return _as_matrix(adata.layers[layer])
+        raise MSSVAEInputError(f"{prefix}layer {layer!r} not found",
+                               hint=f"available layers: {layers or 'none'} (leave out layer for .X)", args_named=("layer",))
+    return adata.layers[layer]
+
+
+def get_matrix(adata, layer: str | None):
+    """The samples × features matrix of ``adata`` (``.X`` or a layer) in float32, dense or CSR."""
+    return _as_matrix(layer_matrix(adata, layer))
 
 
 def get_groups(adata, group_key: str) -> pd.Series:
@@ -44,7 +49,7 @@ def get_groups(adata, group_key: str) -> pd.Series:
 
 
 def resolve_groups(groups, n_samples: int, known: list[str] | None = None, levels=None,
-                   min_size: int = 0) -> tuple[np.ndarray, list[str]]:
+                   min_size: int = 0, sample_names=None) -> tuple[np.ndarray, list[str]]:
     """Integer codes of the group labels and the groups in block order: the one place labels
     are checked, for fits, ``transform``, rankings and the R door.
 
@@ -61,6 +66,8 @@ def resolve_groups(groups, n_samples: int, known: list[str] | None = None, level
         categories, else sorted labels. Levels without samples are dropped.
     min_size
         The least number of samples per group (a fit needs 2).
+    sample_names
+        Names of the samples, for the error that locates a missing label.
     """
     groups = groups if isinstance(groups, pd.Series) else pd.Series(groups, dtype=object if levels is not None else None)
     if len(groups) != n_samples:
@@ -68,7 +75,8 @@ def resolve_groups(groups, n_samples: int, known: list[str] | None = None, level
     if groups.isna().any():
         first = int(np.flatnonzero(groups.isna().to_numpy())[0])
         raise MSSVAEInputError(f"{int(groups.isna().sum())} samples have no group label",
-                               where=dict(sample=None, row=first), hint="label them or drop them")
+                               where=dict(sample=None if sample_names is None else str(sample_names[first]), row=first),
+                               hint="drop them or give them a group")
     labels = groups.astype(str)
     present = set(labels)
     if known is not None:
@@ -99,36 +107,48 @@ def resolve_groups(groups, n_samples: int, known: list[str] | None = None, level
     return codes, order
 
 
-def _values(X) -> np.ndarray:
-    return X.data if sp.issparse(X) else X.ravel()
-
-
-def _first_location(X, bad_values_mask_fn, obs_names, var_names) -> dict:
+def first_bad(X, bad_fn) -> tuple[int, int, int, float]:
+    """The number of entries where ``bad_fn(values)`` holds, and the row, column and value of the
+    first (row-major); sparse matrices are searched in their stored entries only."""
     if sp.issparse(X):
-        coo = X.tocoo()
-        k = int(np.flatnonzero(bad_values_mask_fn(coo.data))[0])
-        i, j = coo.row[k], coo.col[k]
-    else:
-        i, j = np.argwhere(bad_values_mask_fn(X))[0]
+        C = X.tocsr() if X.format != "csr" else X
+        if not C.has_sorted_indices:
+            C = C.sorted_indices()
+        bad = bad_fn(C.data)
+        n_bad = int(np.count_nonzero(bad))
+        if n_bad == 0:
+            return 0, -1, -1, 0.0
+        k = int(np.flatnonzero(bad)[0])
+        row = int(np.searchsorted(C.indptr, k, side="right") - 1)
+        return n_bad, row, int(C.indices[k]), float(C.data[k])
+    A = np.asarray(X)
+    bad = bad_fn(A)
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad == 0:
+        return 0, -1, -1, 0.0
+    row, col = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), A.shape)
+    return n_bad, int(row), int(col), float(A[row, col])
+
+
+def location(i: int, j: int, obs_names, var_names) -> dict:
+    """The ``where`` fields of entry (i, j): sample and feature names and their positions."""
     return dict(sample=str(obs_names[i]), row=int(i), feature=str(var_names[j]), column=int(j))
 
 
 def check_values(X, likelihood: str, obs_names, var_names) -> None:
     """Refuse NaN/inf anywhere, and negative or non-integer values for the NB model."""
-    vals = _values(X)
-    n_bad = int((~np.isfinite(vals)).sum())
+    n_bad, i, j, _ = first_bad(X, lambda v: ~np.isfinite(v))
     if n_bad:
-        where = _first_location(X, lambda v: ~np.isfinite(v), obs_names, var_names)
-        raise MSSVAEInputError(f"the data hold {n_bad} NaN or infinite values", where=where,
+        raise MSSVAEInputError(f"the data hold {n_bad} NaN or infinite values", where=location(i, j, obs_names, var_names),
                                hint="remove or impute them before fitting")
     if likelihood != "nb":
         return
     for name, bad in (("negative", lambda v: v < 0), ("non-integer", lambda v: v != np.round(v))):
-        n_bad = int(bad(vals).sum())
+        n_bad, i, j, _ = first_bad(X, bad)
         if n_bad:
-            where = _first_location(X, bad, obs_names, var_names)
             raise MSSVAEInputError(
-                f"the negative binomial model needs counts, but the data hold {n_bad} {name} values", where=where,
+                f"the negative binomial model needs counts, but the data hold {n_bad} {name} values",
+                where=location(i, j, obs_names, var_names),
                 hint="pass the raw counts (layer=...) or use likelihood='gaussian'", args_named=("layer", "likelihood"))
 
 

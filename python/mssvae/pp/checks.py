@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from ..errors import MSSVAEInputError
+from ..io.inputs import first_bad, layer_matrix, location
 
 REPORT_KEY = "mssvae_prepare"
 # Elements of the dense block that a step materialises at a time (float64: 2**21 elements =
@@ -35,21 +36,7 @@ def _get_matrix(adata: AnnData, layer: str | None, step: str):
     """The count matrix of ``adata`` (``.X`` or ``.layers[layer]``), with a clear error if absent."""
     if not isinstance(adata, AnnData):
         raise TypeError(f"{step}: expected an AnnData, got {type(adata).__name__}")
-    if layer is None:
-        X = adata.X
-        if X is None:
-            layers = list(adata.layers.keys())
-            raise MSSVAEInputError(
-                f"{step}: adata.X is empty; pass the layer that holds the raw counts "
-                f"(available layers: {layers if layers else 'none'})"
-            )
-    else:
-        if layer not in adata.layers:
-            layers = list(adata.layers.keys())
-            raise MSSVAEInputError(
-                f"{step}: {layer!r} is not among the layers of the data",
-                hint=f"available layers: {layers if layers else 'none'} (leave out layer for .X)", args_named=("layer",))
-        X = adata.layers[layer]
+    X = layer_matrix(adata, layer, prefix=f"{step}: ")
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise MSSVAEInputError(f"{step}: the data are empty ({adata.n_obs} samples x {adata.n_vars} genes)")
     if isinstance(X, np.matrix) or not (sp.issparse(X) or isinstance(X, np.ndarray)):
@@ -58,59 +45,35 @@ def _get_matrix(adata: AnnData, layer: str | None, step: str):
     return X
 
 
-def _first_bad(X, bad_fn) -> tuple[int, int, int, float]:
-    """Count entries where ``bad_fn(values)`` holds and locate the first (row-major)."""
-    if sp.issparse(X):
-        C = X.tocsr() if X.format != "csr" else X
-        if not C.has_sorted_indices:
-            C = C.sorted_indices()
-        bad = bad_fn(C.data)
-        n_bad = int(np.count_nonzero(bad))
-        if n_bad == 0:
-            return 0, -1, -1, 0.0
-        k = int(np.flatnonzero(bad)[0])
-        row = int(np.searchsorted(C.indptr, k, side="right") - 1)
-        return n_bad, row, int(C.indices[k]), float(C.data[k])
-    A = np.asarray(X)
-    bad = bad_fn(A)
-    n_bad = int(np.count_nonzero(bad))
-    if n_bad == 0:
-        return 0, -1, -1, 0.0
-    row, col = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), A.shape)
-    return n_bad, int(row), int(col), float(A[row, col])
-
-
 def _check_counts(X, adata: AnnData, layer: str | None, step: str) -> None:
-    """Raise a ValueError unless ``X`` holds non-negative integers (raw counts)."""
+    """Raise an input error unless ``X`` holds non-negative integers (raw counts)."""
     dtype = X.dtype
     if dtype == bool:
         return
     problems = []
     if not np.issubdtype(dtype, np.unsignedinteger):
-        n, i, j, v = _first_bad(X, lambda a: a < 0)
+        n, i, j, v = first_bad(X, lambda a: a < 0)
         if n:
             problems.append((n, "negative", i, j, v))
     if not np.issubdtype(dtype, np.integer):
         # NaN and inf are caught too: NaN != NaN and inf is not finite
-        n, i, j, v = _first_bad(X, lambda a: ~np.isfinite(a) | (a != np.round(a)))
+        n, i, j, v = first_bad(X, lambda a: ~np.isfinite(a) | (a != np.round(a)))
         if n:
             problems.append((n, "non-integer", i, j, v))
     if not problems:
         return
-    parts = [
-        f"{_fmt(n)} {kind} entries (first: sample {adata.obs_names[i]!r}, gene {adata.var_names[j]!r}, value {v:.6g})"
-        for n, kind, i, j, v in problems
-    ]
+    parts = [f"{_fmt(n)} {kind} entries (e.g. {v:.6g})" for n, kind, _, _, v in problems]
+    _, _, i, j, _ = min(problems, key=lambda p: (p[2], p[3]))
     layers = list(adata.layers.keys())
     hint = (
-        f"pass the layer that holds them, e.g. layer={layers[0]!r} (available layers: {layers})"
+        f"it looks normalised or log-transformed: pass the layer that holds the counts, e.g. layer={layers[0]!r} "
+        f"(available layers: {layers})"
         if layers
-        else "this AnnData has no layers; load the raw (unnormalised) counts into .X"
+        else "it looks normalised or log-transformed, and this AnnData has no layers: load the raw counts into .X"
     )
-    raise MSSVAEInputError(
-        f"{step} needs raw counts (non-negative integers) in {_where(layer)}, but it holds "
-        + " and ".join(parts)
-        + f"; it looks normalised or log-transformed: {hint}", args_named=("layer",))
+    raise MSSVAEInputError(f"{step} needs raw counts (non-negative integers) in {_where(layer)}, but it holds "
+                           + " and ".join(parts), where=location(i, j, adata.obs_names, adata.var_names), hint=hint,
+                           args_named=("layer",))
 
 
 def _sums(X, axis: int) -> np.ndarray:
