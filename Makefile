@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND := noninteractive
 DEB_PACKAGES := r-base-dev r-cran-reticulate r-bioc-singlecellexperiment r-bioc-summarizedexperiment \
 	r-bioc-s4vectors r-cran-matrix r-cran-ggplot2 r-cran-patchwork r-cran-testthat r-cran-knitr \
 	r-cran-rmarkdown r-cran-roxygen2 pandoc r-bioc-org.hs.eg.db r-bioc-go.db r-bioc-annotationdbi r-cran-cli \
-	r-cran-withr r-bioc-biocparallel r-bioc-bioccheck r-bioc-biocstyle
+	r-cran-withr r-bioc-biocparallel r-bioc-bioccheck r-bioc-biocstyle r-bioc-hdf5array
 
 .PHONY: setup system-deps python-deps demo test test-python clean r-deps r-install test-r vignettes \
 	r-build r-check r-check-nopython bioccheck test-r-install-path

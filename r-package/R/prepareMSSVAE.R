@@ -40,7 +40,7 @@ prepareMSSVAE <- function(x, assay.type = "counts", min.total = exp(12.5),
         stop("x must be a SummarizedExperiment or SingleCellExperiment",
             call. = FALSE)
     }
-    mat <- .as_bridge_matrix(.get_assay(x, assay.type))
+    mat <- .as_bridge_matrix(.get_assay(x, assay.type), on.disk = FALSE)
     params <- list(min_total = .number_or_null(min.total, "min.total"),
         min_counts = .number_or_null(min.counts, "min.counts"),
         min_cpm = .number_or_null(min.cpm, "min.cpm"),

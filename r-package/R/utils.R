@@ -108,7 +108,11 @@
 # A matrix reticulate hands to Python without densifying: dgCMatrix stays
 # sparse (scipy CSC), everything else becomes a base numeric or logical
 # matrix.
-.as_bridge_matrix <- function(m) {
+# The assay as the core takes it: a dgCMatrix or a dense matrix, or, for a
+# DelayedArray that is not sparse (with HDF5Array installed), the HDF5 dataset
+# that holds it, whose rows the core reads in blocks (`on.disk = FALSE` for
+# the preprocessing, which needs the matrix in memory).
+.as_bridge_matrix <- function(m, on.disk = TRUE) {
     if (methods::is(m, "dgCMatrix")) {
         return(m)
     }
@@ -125,6 +129,9 @@
         sparse <- tryCatch(isTRUE(is_sparse(m)), error = function(e) FALSE)
         if (sparse) {
             return(.as_bridge_matrix(methods::as(m, "CsparseMatrix")))
+        }
+        if (on.disk && requireNamespace("HDF5Array", quietly = TRUE)) {
+            return(.hdf5_source(m))
         }
         return(as.matrix(m))
     }
@@ -281,4 +288,21 @@
         return(paste0("sample_", seq_len(ncol(x))))
     }
     colnames(x)
+}
+
+# The HDF5 dataset of a DelayedArray: its own file when it is an HDF5Array
+# without delayed operations (names aside), else a temporary copy written
+# block by block (HDF5Array::writeHDF5Array), so the assay is never dense in
+# memory. HDF5 stores R's features x samples as samples x features: the
+# core's rows.
+.hdf5_source <- function(m) {
+    pristine <- DelayedArray::isPristine(m, ignore.dimnames = TRUE) &&
+        methods::is(DelayedArray::seed(m), "HDF5ArraySeed")
+    if (!pristine) {
+        m <- HDF5Array::writeHDF5Array(m, filepath = tempfile(fileext = ".h5"),
+            name = "assay")
+    }
+    s <- DelayedArray::seed(m)
+    list(h5_path = normalizePath(HDF5Array::path(s)),
+        h5_name = methods::slot(s, "name"))
 }

@@ -34,6 +34,7 @@ where, hint) R words in its own terms.
 from __future__ import annotations
 
 import sys
+import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
@@ -55,7 +56,8 @@ from ..io.example import example_data
 from ..io.inputs import resolve_groups
 from ..io.results import factor_names
 from ..model import MSSVAE, settings_table
-from .arrays import GROUP_COLUMN, add_covariates, as_anndata, model_settings, names_of, plain, samples_by_features, unique
+from .arrays import (GROUP_COLUMN, add_covariates, as_anndata, is_h5_source, linked_backed, model_settings, names_of, plain,
+                     samples_by_features, unique)
 
 # Keys of the dict that fit_arrays / results_dict return (read by r-package/R/worker.R and
 # mssvae.bridge.sce; contract() publishes them to the R package's tests).
@@ -166,7 +168,9 @@ def fit_arrays(
     x
         Numeric matrix, **features × samples** (R's orientation) unless ``transpose=False``:
         a numpy array or a scipy sparse matrix (a CSC matrix, as reticulate makes of a
-        ``dgCMatrix``, transposes to CSR without a copy and is never densified).
+        ``dgCMatrix``, transposes to CSR without a copy and is never densified); or a dict
+        ``h5_path``, ``h5_name`` naming an HDF5 dataset (R's HDF5Array, stored samples ×
+        features), whose rows the fit reads in blocks without loading it.
     groups
         One group label per sample (strings; missing labels are an error).
     feature_names, sample_names
@@ -212,22 +216,26 @@ def fit_arrays(
     """
     if likelihood not in ("nb", "gaussian"):
         raise MSSVAEInputError(f"likelihood must be 'nb' or 'gaussian', got {likelihood!r}")
-    adata = as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
-    covariate_keys = add_covariates(adata, covariates, covariate_levels)
-    model = _model(likelihood, model_settings(n_shared, n_specific, hidden, sparsity_weight, settings))
-    fit_kw = dict(epochs=None if epochs is None else int(epochs), batch_size=None if batch_size is None else int(batch_size),
-                  seed=int(seed), progress=bool(progress), device=device, threads=threads)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
-        # the categorical order; a Categorical passed directly keeps it (R's factor levels).
-        model.fit(adata, groups=adata.obs[GROUP_COLUMN], model_dir=model_dir, covariate_keys=covariate_keys, **fit_kw)
-    if model_dir is not None:
-        model.save(model_dir)
-    adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
-    if fold_switched:
-        postprocess.fold_switched(adata, groups=adata.obs[GROUP_COLUMN])
-    out = results_dict(adata, group_column=GROUP_COLUMN)
+    with tempfile.TemporaryDirectory(prefix="mssvae-") as tmp:
+        adata = as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
+        covariate_keys = add_covariates(adata, covariates, covariate_levels)
+        if is_h5_source(x):
+            adata = linked_backed(adata, x, tmp)
+        model = _model(likelihood, model_settings(n_shared, n_specific, hidden, sparsity_weight, settings))
+        fit_kw = dict(epochs=None if epochs is None else int(epochs),
+                      batch_size=None if batch_size is None else int(batch_size), seed=int(seed), progress=bool(progress),
+                      device=device, threads=threads)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
+            # the categorical order; a Categorical passed directly keeps it (R's factor levels).
+            model.fit(adata, groups=adata.obs[GROUP_COLUMN], model_dir=model_dir, covariate_keys=covariate_keys, **fit_kw)
+        if model_dir is not None:
+            model.save(model_dir)
+        adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
+        if fold_switched:
+            postprocess.fold_switched(adata, groups=adata.obs[GROUP_COLUMN])
+        out = results_dict(adata, group_column=GROUP_COLUMN)
     out[WARNINGS] = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
     out[MODEL_DIR] = None if model_dir is None else str(Path(model_dir).resolve())
     return out
@@ -295,10 +303,13 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
                                f"{model_dir} was fitted on; use the same features in the same order")
     labels = [str(v) for v in (groups if isinstance(groups, (list, tuple, np.ndarray)) else [groups])]
     resolve_groups(labels, n, known=model.groups)
-    adata = anndata.AnnData(X=X, obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
+    adata = anndata.AnnData(X=None if is_h5_source(x) else X,
+                            obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
                             var=pd.DataFrame(index=pd.Index(names, dtype=object)))
     add_covariates(adata, covariates, covariate_levels)
-    with torch_threads(threads):
+    with tempfile.TemporaryDirectory(prefix="mssvae-") as tmp, torch_threads(threads):
+        if is_h5_source(x):
+            adata = linked_backed(adata, x, tmp)
         if level == "gene":
             table = rank_group_genes(model, adata, str(group), group_key="group")
         else:

@@ -4,20 +4,27 @@ AnnData, R's numbers into settings, and any result into types reticulate convert
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anndata
+import h5py
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import MSSVAEInputError
 from ..io.inputs import resolve_groups
+from ..io.ondisk import H5Rows, on_disk
 
 GROUP_COLUMN = "mssvae_group"  # the obs column the door puts the group labels in
 
 
 def samples_by_features(x, transpose: bool):
     """The matrix as samples × features, dense C-ordered or CSR, without densifying or copying
-    more than the core would anyway."""
+    more than the core would anyway; an HDF5 dataset on disk (:func:`is_h5_source`) as its rows,
+    read on demand."""
+    if is_h5_source(x):
+        return H5Rows(str(x["h5_path"]), str(x["h5_name"]))  # R's G × N is stored N × G: rows are samples
     if sp.issparse(x):
         x = x.T if transpose else x
         return x.tocsr() if x.format != "csr" else x
@@ -77,7 +84,24 @@ def as_anndata(x, groups, feature_names, sample_names, transpose, group_levels):
     labels = _group_labels(groups, n, group_levels, obs_names)
     obs = pd.DataFrame({GROUP_COLUMN: labels}, index=pd.Index(obs_names, dtype=object))
     var = pd.DataFrame(index=pd.Index(var_names, dtype=object))
-    return anndata.AnnData(X=X, obs=obs, var=var)
+    return anndata.AnnData(X=None if on_disk(X) else X, obs=obs, var=var)
+
+
+def is_h5_source(x) -> bool:
+    """Whether ``x`` names an HDF5 dataset on disk (R's HDF5Array): a dict ``h5_path``, ``h5_name``."""
+    return isinstance(x, dict) and "h5_path" in x and "h5_name" in x
+
+
+def linked_backed(adata, source: dict, directory) -> anndata.AnnData:
+    """``adata`` (obs and var; no X) as a backed AnnData whose X is the HDF5 dataset ``source``:
+    an .h5ad in ``directory`` links to it, so the fit reads its rows in blocks and never loads it."""
+    path = Path(directory) / "linked.h5ad"
+    adata.write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        if "X" in f:
+            del f["X"]
+        f["X"] = h5py.ExternalLink(str(source["h5_path"]), str(source["h5_name"]))
+    return anndata.read_h5ad(path, backed="r")
 
 
 def model_settings(n_shared, n_specific, hidden, sparsity_weight, extra: dict) -> dict:

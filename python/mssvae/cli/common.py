@@ -35,9 +35,10 @@ def option_name(arg: str) -> str:
     return "--" + arg.replace("_", "-")
 
 
-def read_h5ad(path: str):
+def read_h5ad(path: str, backed: bool = False):
+    """``path`` in memory, or backed (its X stays on disk and is read in blocks)."""
     try:
-        return anndata.read_h5ad(path)
+        return anndata.read_h5ad(path, backed="r" if backed else None)
     except Exception as e:  # h5py/anndata raise many types for a bad file
         raise click.ClickException(f"cannot read {path} as an .h5ad file: {e}") from None
 

@@ -9,9 +9,15 @@ import click
 
 from ..analysis import postprocess
 from ..analysis.diagnostics import overlap_notes
+from .. import contract as C
 from ..errors import FitInterrupted
+from ..io.ondisk import read_backed_by_size, write_backed
 from ..model import MSSVAE, settings_table
 from .common import friendly_errors, read_h5ad
+
+
+# what a fit adds to the file (the results contract)
+RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPECIFIC], "uns": [C.UNS]}
 
 
 @click.command("fit")
@@ -51,13 +57,18 @@ from .common import friendly_errors, read_h5ad
 @click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
               help="Any other setting of mssvae.MSSVAE, the value in JSON (e.g. --set lambda0_breaks=[100,600] "
                    "--set encoder_input=raw); repeatable.")
+@click.option("--backed/--in-memory", default=None,
+              help="Read X from disk in blocks (never the whole matrix) or load it; default: backed when the file "
+                   "is larger than a quarter of the available memory. A backed fit writes OUT as a copy of IN "
+                   "with the results added.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
         lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, device, model_dir, resume,
-        covariate_keys, fold_switched, extra, quiet):
+        covariate_keys, fold_switched, extra, backed, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
-    adata = read_h5ad(infile)
+    backed = read_backed_by_size(infile) if backed is None else backed
+    adata = read_h5ad(infile, backed=backed)
     model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
     options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
                    stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps)
@@ -76,7 +87,10 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     if fold_switched:
         for line in postprocess.fold_switched(adata):
             click.echo(f"folded into the shared block: {line}")
-    adata.write_h5ad(outfile)
+    if adata.isbacked:
+        write_backed(adata, outfile, RESULT_KEYS)
+    else:
+        adata.write_h5ad(outfile)
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(model.active_factors().drop(columns="top_genes").to_string(index=False))
     stopping = model.state.stopping

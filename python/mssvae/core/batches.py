@@ -12,7 +12,8 @@ import torch
 
 @dataclass
 class Batches:
-    """Rows of a (dense or CSR) matrix with their group codes, served as float32 tensors;
+    """Rows of a matrix (dense or CSR in memory, or any object whose ``X[rows]`` reads those rows,
+    such as :class:`mssvae.io.ondisk.H5Rows`) with their group codes, served as float32 tensors;
     ``S``: the encoded covariates (samples × C, ``mssvae.io.covariates``) or None."""
 
     X: object
@@ -21,9 +22,9 @@ class Batches:
     S: np.ndarray | None = None
 
     def __post_init__(self):
-        # Dense data live on the device once; sparse rows are densified per minibatch on the
-        # host and copied from pinned memory without waiting (CUDA).
-        self._dense = None if sp.issparse(self.X) else torch.as_tensor(self.X, device=self.device)
+        # Dense data in memory live on the device once; sparse rows, and rows read from disk, are
+        # densified per minibatch on the host and copied from pinned memory without waiting (CUDA).
+        self._dense = torch.as_tensor(self.X, device=self.device) if isinstance(self.X, np.ndarray) else None
         self._codes = torch.as_tensor(self.codes, device=self.device)
         self._S = None if self.S is None else torch.as_tensor(np.asarray(self.S, dtype=np.float32), device=self.device)
         self._pin = self.device.type == "cuda"
@@ -48,7 +49,9 @@ class Batches:
             x = self._dense[idx]
         else:
             host = idx.cpu()
-            x = self._to_device(torch.from_numpy(self.X[host.numpy()].toarray()))
+            rows = self.X[host.numpy()]
+            rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows, dtype=np.float32)
+            x = self._to_device(torch.from_numpy(rows))
             idx = self._to_device(host)
         s = None if self._S is None else self._S[idx]
         return x, self._codes[idx], s

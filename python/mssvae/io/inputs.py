@@ -12,9 +12,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import MSSVAEInputError
+from .ondisk import backed_rows, on_disk
 
 
 def _as_matrix(X):
+    if on_disk(X):
+        return X
     if sp.issparse(X):
         return sp.csr_matrix(X, dtype=np.float32)
     return np.asarray(X, dtype=np.float32)
@@ -23,6 +26,9 @@ def _as_matrix(X):
 def layer_matrix(adata, layer: str | None, prefix: str = ""):
     """The matrix of ``adata`` as stored (``.X`` or ``.layers[layer]``), with a clear error when
     it is absent; ``prefix`` starts the message (e.g. the preprocessing step)."""
+    rows = backed_rows(adata, layer)
+    if rows is not None:
+        return rows
     layers = ", ".join(map(str, adata.layers.keys()))
     if layer is None:
         if adata.X is None:
@@ -109,7 +115,16 @@ def resolve_groups(groups, n_samples: int, known: list[str] | None = None, level
 
 def first_bad(X, bad_fn) -> tuple[int, int, int, float]:
     """The number of entries where ``bad_fn(values)`` holds, and the row, column and value of the
-    first (row-major); sparse matrices are searched in their stored entries only."""
+    first (row-major); sparse matrices are searched in their stored entries only, matrices on
+    disk one block of rows at a time."""
+    if on_disk(X):
+        total, first = 0, (-1, -1, 0.0)
+        for start, block in row_blocks(X):
+            n, i, j, v = first_bad(block, bad_fn)
+            if n and not total:
+                first = (start + i, j, v)
+            total += n
+        return (total, *first)
     if sp.issparse(X):
         C = X.tocsr() if X.format != "csr" else X
         if not C.has_sorted_indices:
@@ -152,12 +167,23 @@ def check_values(X, likelihood: str, obs_names, var_names) -> None:
                 hint="pass the raw counts (layer=...) or use likelihood='gaussian'", args_named=("layer", "likelihood"))
 
 
-def row_blocks(X, rows: int = 2048):
+def select_columns(X, mask: np.ndarray):
+    """The columns of ``mask`` (a boolean mask) of a dense, CSR or on-disk matrix."""
+    if np.all(mask):
+        return X
+    return X.with_columns(mask) if on_disk(X) else X[:, mask]
+
+
+BLOCK_ROWS = 2048  # rows per block of every pass over the data
+
+
+def row_blocks(X, rows: int | None = None):
     """``(start, block)`` over blocks of rows of a dense or CSR matrix, each block dense float64.
 
     Every start statistic is computed from these blocks, so a sparse matrix and its dense copy
     give bit-identical starts (and fits), in float64, with memory bounded by one block.
     """
+    rows = rows or BLOCK_ROWS
     for start in range(0, X.shape[0], rows):
         block = X[start:start + rows]
         yield start, (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float64)

@@ -20,7 +20,7 @@ from ..core.module import MSSVAEModule
 from ..core.train import CHECKPOINT, Trainer, default_batch_size, warn_short_schedule
 from ..errors import MSSVAEInputError
 from ..io.covariates import CovariateEncoding, covariate_frame
-from ..io.inputs import check_values, is_anndata, resolve_groups, unpack
+from ..io.inputs import check_values, is_anndata, resolve_groups, select_columns, unpack
 from .settings import Settings
 from .start import module_kwargs, nonconstant, specific_sizes
 from .state import FittedState
@@ -143,7 +143,7 @@ class MSSVAE:
             raise MSSVAEInputError(
                 f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
                 "usable features", hint="lower n_shared / n_specific", args_named=("n_shared", "n_specific"))
-        Xk = X if kept.all() else X[:, kept]
+        Xk = select_columns(X, kept)
         dev = resolve_device(device)
         precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
         n_threads = check_threads(threads) if threads is not None else (default_threads() if dev.type == "cpu" else None)
@@ -172,10 +172,10 @@ class MSSVAE:
             finally:
                 self.history = trainer.history
                 state.stopping = trainer.summary()
-        if progress:
-            _say(f"mssvae: {state.stopping['message']}")
-        if is_anndata(data):
-            self.write_results(data, layer=layer, groups=groups, covariates=covariates)
+            if progress:
+                _say(f"mssvae: {state.stopping['message']}")
+            if is_anndata(data):  # the latents too are computed on the fit's threads
+                self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
 
     def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
@@ -293,7 +293,7 @@ class MSSVAE:
         codes, _ = resolve_groups(labels, X.shape[0], known=state.groups)
         check_values(X, self.settings.likelihood, obs_names, var_names)
         S = self.covariate_matrix(data, covariates, obs_names=list(map(str, obs_names)))
-        return X[:, state.kept], codes, S, [str(v) for v in obs_names]
+        return select_columns(X, state.kept), codes, S, [str(v) for v in obs_names]
 
     def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024,
                   covariates=None) -> dict[str, pd.DataFrame]:
@@ -308,11 +308,13 @@ class MSSVAE:
         X, codes, S, obs_names = self.model_inputs(data, group_key, layer, groups, covariates)
         dev = next(module.parameters()).device
         module.eval()
-        mus = []
+        mu, start = None, 0  # filled in place: one N × K array, however many batches
         with torch.no_grad():
             for x, g, cov in Batches(X, codes, dev, S).sequential(batch_size):
-                mus.append(module.encode(x, g, cov)["mu"].cpu().double().numpy())
-        mu = np.concatenate(mus)
+                batch = module.encode(x, g, cov)["mu"].cpu().double().numpy()
+                mu = np.empty((X.shape[0], batch.shape[1])) if mu is None else mu
+                mu[start:start + len(batch)] = batch
+                start += len(batch)
         ks, n_spec = self.settings.n_shared, self.state.n_specific
         kmax = max(n_spec, default=0)
         specific = np.zeros((len(mu), kmax))

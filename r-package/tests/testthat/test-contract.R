@@ -4,7 +4,8 @@
 test_that("the tables' columns are the core's", {
     skip_without_python()
     py <- mssvae:::.py_call("contract")
-    expect_identical(mssvae:::.GENE_COLUMNS, as.character(unlist(py$gene_columns)))
+    expect_identical(mssvae:::.GENE_COLUMNS,
+        as.character(unlist(py$gene_columns)))
     expect_identical(mssvae:::.FACTOR_COLUMNS,
         as.character(unlist(py$factor_columns)))
     expect_identical(mssvae:::.ACTIVE_FACTOR_COLUMNS,

@@ -57,7 +57,7 @@ test_that("Python errors keep their message and become classed R errors", {
     expect_false(grepl("Traceback|py_last_error", conditionMessage(err)))
 })
 
-test_that("an input error's fields become R's arguments and 1-based positions", {
+test_that("an input error's fields become R's words and 1-based positions", {
     fields <- list(what = "the data hold 1 negative values",
         where = list(sample = "c1", row = 0L, feature = "g3", column = 2L),
         hint = "pass the raw counts (layer=...); lower n_shared / n_specific",
@@ -67,7 +67,8 @@ test_that("an input error's fields become R's arguments and 1-based positions", 
         fixed = TRUE)
     expect_match(msg, "(assay.type=...)", fixed = TRUE)
     expect_match(msg, "n.shared / n.specific", fixed = TRUE)
-    unlabelled <- mssvae:::.r_message(list(what = "2 samples have no group label",
+    unlabelled <- mssvae:::.r_message(list(
+        what = "2 samples have no group label",
         where = list(row = 3L), hint = "", args_named = list()))
     expect_identical(unlabelled,
         "2 samples have no group label (first at sample 4)")
