@@ -49,17 +49,25 @@ def _history(snapshot) -> list[dict]:
     return [{k: v for k, v in h.items() if k != "seconds"} for h in snapshot["history"]]
 
 
-def _worker(rank, world, port, out, settings, fit, data_kwargs):
+def _worker(rank, world, port, out, settings, fits, data_kwargs):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     X, labels = _data(**data_kwargs.get(rank, data_kwargs.get("all", {})))
-    model = MSSVAE("nb", **settings).fit(X, groups=labels, **fit)
-    torch.save(_snapshot(model), Path(out) / f"rank{rank}.pt")
+    earlier = []
+    for i, fit in enumerate(fits):
+        if i:
+            torch.distributed.barrier()  # rank 0 has written its checkpoint
+        model = MSSVAE("nb", **settings).fit(X, groups=labels, **fit)
+        earlier.append(model.history)
+    torch.save({**_snapshot(model), "histories": earlier}, Path(out) / f"rank{rank}.pt")
 
 
 def _two_processes(tmp_path, settings, fit, data_kwargs=None):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), settings, fit, data_kwargs or {}), nprocs=2)
+    """Two processes as torchrun starts them, each running the fit ``fit`` (or the fits of a list
+    of them, one after the other); the snapshot of each one's last model."""
+    fits = fit if isinstance(fit, list) else [fit]
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), settings, fits, data_kwargs or {}), nprocs=2)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
@@ -133,6 +141,20 @@ def test_an_epoch_with_an_absent_and_a_one_sample_group(tmp_path):
         # rounding decides these (first test), and the running means hold those biases
         if k not in bn_biases and k != "log_phi" and not k.endswith("running_mean"):
             torch.testing.assert_close(ranks[0]["state"][k], v, rtol=1e-3, atol=1e-4, msg=k)
+
+
+def test_a_data_parallel_fit_resumes_from_rank_0s_checkpoint(tmp_path):
+    X, labels = _data()
+    single = MSSVAE("nb", **TINY).fit(X, groups=labels, **{**FIT, "epochs": 2})
+    model_dir = tmp_path / "model"
+    ranks = _two_processes(tmp_path, TINY, [{**FIT, "epochs": 1, "model_dir": str(model_dir)},
+                                            {**FIT, "epochs": 2, "model_dir": str(model_dir), "resume": True}])
+    assert sorted(p.name for p in model_dir.iterdir()) == ["checkpoint.pt"]  # rank 0's, no stray temporary file
+    assert _history(ranks[0]) == _history(ranks[1]) and len(ranks[0]["history"]) == 2
+    for r in ranks:  # epoch 1 came from the checkpoint, its time included
+        assert r["histories"][1][0] == ranks[0]["histories"][0][0]
+    for mine, theirs in zip(ranks[0]["history"], single.history):
+        assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
 
 
 def test_processes_that_see_different_input_are_named(tmp_path):
