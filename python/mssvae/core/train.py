@@ -186,8 +186,8 @@ class Trainer:
             self.step = self.epoch * steps_per_epoch(n_total, s.batch_size)
         progress = progress and ranks.is_main
         checkpoint_dir = checkpoint_dir if ranks.is_main else None
-        net = ranks.wrap(module)  # DistributedDataParallel for several processes
         try:
+            net = ranks.wrap(module)  # DistributedDataParallel for several processes
             while self.stop_reason is None:
                 if self.epoch >= s.epochs:
                     self.stop_reason = MAX_EPOCHS
