@@ -22,6 +22,7 @@ SETTINGS = "settings"
 VERSIONS = "versions"
 RUNTIME = "runtime"  # device, resolved precision and why, CPU threads, batch size
 STOPPING = "stopping"  # epochs and steps run, why the fit ended, whether W was still dense
+DISTRIBUTED = "distributed"  # the processes that trained the model: world_size (1: an ordinary fit) and backend ("none", "gloo", "nccl")
 COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)
 COVARIATE_EFFECTS = "covariate_effects"  # only with covariates: beta, G x C, columns as COVARIATES["columns"]
 

@@ -99,7 +99,9 @@
 #'     (a data.frame: one row per epoch), `settings`, `versions`, `runtime`
 #'     (device, the decoder's precision and why, threads, batch size),
 #'     `stopping` (epochs and steps run, `reason`: `"converged"`,
-#'     `"max_epochs"` or `"max_steps"`); with
+#'     `"max_epochs"` or `"max_steps"`), `distributed` (`world_size` 1 and
+#'     `backend` `"none"` for a fit from R; a data-parallel fit under
+#'     `torchrun` records its processes there); with
 #'     covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
 #'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded
 #'     columns: each gene's effect on the decoder output); and from R:

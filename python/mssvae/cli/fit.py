@@ -11,7 +11,8 @@ from ..analysis import postprocess
 from ..analysis.diagnostics import overlap_notes
 from .. import contract as C
 from ..errors import FitInterrupted
-from ..io.ondisk import read_backed_by_size, write_backed
+from ..core.distributed import launch
+from ..io.ondisk import read_backed_by_size, write_whole
 from ..model import MSSVAE, settings_table
 from .common import friendly_errors, read_h5ad
 
@@ -66,8 +67,13 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
         lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, device, model_dir, resume,
         covariate_keys, fold_switched, extra, backed, quiet):
-    """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out."""
-    backed = read_backed_by_size(infile) if backed is None else backed
+    """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out.
+
+    Launched by torchrun with several processes (torchrun --standalone --nproc-per-node 2
+    $(which mssvae) fit ...), the fit is data-parallel; rank 0 writes the model and --out.
+    """
+    ranks = launch(device)  # one process, or this one's place in a torchrun launch
+    backed = read_backed_by_size(infile, ranks.local_world_size) if backed is None else backed
     adata = read_h5ad(infile, backed=backed)
     model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
     options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
@@ -83,14 +89,15 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
             f"{e}\n  resume: mssvae fit {infile} --group-key {group_key} --out {outfile} --model-dir {model_dir} --resume"
             + "".join(f" --covariate-key {k}" for k in covariate_keys)
         ) from None
+    if not ranks.is_main:  # rank 0 writes; the others wait for it, then end
+        ranks.finish()
+        return
     model.save(model_dir)
     if fold_switched:
         for line in postprocess.fold_switched(adata):
             click.echo(f"folded into the shared block: {line}")
-    if adata.isbacked:
-        write_backed(adata, outfile, RESULT_KEYS)
-    else:
-        adata.write_h5ad(outfile)
+    write_whole(adata, outfile, RESULT_KEYS)  # complete or absent, never half-written
+    ranks.finish()
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(model.active_factors().drop(columns="top_genes").to_string(index=False))
     stopping = model.state.stopping

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .distributed import BatchShare
 from .nets import Encoder, MaskedDecoder
 from .priors import expected_log_prior, inverse_gamma_nll, posterior_inclusion, update_eta
 
@@ -283,24 +284,29 @@ class MSSVAEModule(nn.Module):
         return s @ self.covariate_effect.t()
 
     def encode(self, x: torch.Tensor, g: torch.Tensor, s: torch.Tensor | None = None,
-               group_sizes: list[int] | None = None) -> dict[str, torch.Tensor]:
+               group_sizes: list[int] | None = None, share: BatchShare | None = None) -> dict[str, torch.Tensor]:
         """Posterior means and log-variances in block layout (B × K, zeros outside own blocks).
 
         ``group_sizes``: the number of samples of each group when the rows are sorted by group
         (the trainer's minibatches); each group's encoder then reads a contiguous block, found
-        without reading ``g`` back from the device.
+        without reading ``g`` back from the device. ``share``: ``x`` is one process's share of a
+        global batch; every group's encoder then runs, on no rows where this share has none, so
+        that every process joins its batch norm's statistics and uses every parameter.
         """
         if self.covariates_in_encoder and s is None:
             raise ValueError(f"the encoders of this model see {self.n_covariates} covariate columns; pass s")
         h = self._encoder_input(x, s)
-        mu_s, lv_s = self.encoder_shared(h)
+        n_all = None if share is None else share.total
+        mu_s, lv_s = self.encoder_shared(h, n_all)
         n_spec = self.n_latent - self.n_shared
         mu_m = h.new_zeros(h.shape[0], n_spec)
         lv_m = h.new_zeros(h.shape[0], n_spec)
         start = 0
         for m, (k, rows) in enumerate(zip(self.n_specific, _group_rows(g, group_sizes, len(self.n_specific)))):
+            n_m = None if share is None else share.group_sizes[m]
+            rows = slice(0, 0) if rows is None and share is not None else rows  # no rows here: run on none
             if k > 0 and rows is not None:
-                mu, lv = self.encoders_specific[m](h[rows])
+                mu, lv = self.encoders_specific[m](h[rows], n_m)
                 mu_m[rows, start : start + k] = mu
                 lv_m[rows, start : start + k] = lv
             start += k
@@ -309,7 +315,7 @@ class MSSVAEModule(nn.Module):
             # μ_ℓ(x) = log Σ_j x_j + NN(x): still a network of x (§2.4), but it starts at the
             # observed library size. With the network alone μ_ℓ starts near 0 (ℓ ≈ 1), and the
             # first epochs' enormous NB gradients make every column of W dense (benchmarks/FINDINGS.md, "Count designs: the NB model's W was dense").
-            lib_mu, out["lib_logvar"] = self.encoder_library(h)
+            lib_mu, out["lib_logvar"] = self.encoder_library(h, n_all)
             out["lib_mu"] = lib_mu + torch.log(x.sum(-1, keepdim=True).clamp_min(1.0))
         return out
 
@@ -328,7 +334,8 @@ class MSSVAEModule(nn.Module):
 
     # ----- the objective -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, g: torch.Tensor, n_total: int, sparsity_weight: float, lambda0: float,
-                s: torch.Tensor | None = None, group_sizes: list[int] | None = None) -> LossTerms:
+                s: torch.Tensor | None = None, group_sizes: list[int] | None = None,
+                share: BatchShare | None = None) -> LossTerms:
         """Minibatch estimate of −Eq. 2.4 / N.
 
         The likelihood and KL are averaged over the batch (an unbiased estimate of the full-data
@@ -336,11 +343,15 @@ class MSSVAEModule(nn.Module):
         multiplied by ``sparsity_weight`` (1 is the exact MAP weight; see docs/design.md,
         "Penalty weight", for why the default is larger). ``s``: the encoded covariates (B × C), if any;
         ``group_sizes``: as in :meth:`encode`.
+
+        ``share``: ``x`` is one process's share of a global batch; the terms are then its part of
+        the whole batch's, scaled as :mod:`mssvae.core.distributed` explains (data-parallel training).
         """
-        post = self.encode(x, g, s, group_sizes)
+        post = self.encode(x, g, s, group_sizes, share)
         mask = self.own_block_mask(g)
         std = torch.exp(0.5 * post["logvar"])
-        z = (post["mu"] + std * torch.randn_like(std)) * mask  # one Monte Carlo draw (L = 1)
+        noise = torch.randn_like(std) if share is None else share.noise(std)
+        z = (post["mu"] + std * noise) * mask  # one Monte Carlo draw (L = 1)
         f = self.decode(z, s)
         kl = gaussian_kl(post["mu"], post["logvar"])  # zero on the masked-out (μ=0, log σ²=0) blocks
 
@@ -351,17 +362,20 @@ class MSSVAEModule(nn.Module):
             prior_noise = inverse_gamma_nll(sigma2, self.ig_alpha, self.ig_beta)
         else:
             lib_std = torch.exp(0.5 * post["lib_logvar"])
-            log_lib = post["lib_mu"] + lib_std * torch.randn_like(lib_std)
+            lib_noise = torch.randn_like(lib_std) if share is None else share.noise(lib_std)
+            log_lib = post["lib_mu"] + lib_std * lib_noise
             mu = torch.exp(log_lib) * F.softplus(f)
             logp = log_nb(x, mu, self.log_phi.exp())
             prior_mean, prior_var = self.library_prior
             kl = kl + _normal_kl(post["lib_mu"], post["lib_logvar"], prior_mean, prior_var).squeeze(-1)
             prior_noise = x.new_zeros(())
 
-        reconstruction = -logp.sum(-1).mean()
-        kl = kl.mean()
+        if share is None:
+            reconstruction, kl, replicas = -logp.sum(-1).mean(), kl.mean(), 1
+        else:
+            reconstruction, kl, replicas = -logp.sum() / share.total, kl.sum() / share.total, share.ranks
         prior_w = expected_log_prior(self.W, self.p_star, self.eta, lambda0, self.lambda1, self.a, self.b)
-        loss = reconstruction + kl + (sparsity_weight * prior_w + prior_noise) / n_total
+        loss = replicas * (reconstruction + kl) + (sparsity_weight * prior_w + prior_noise) / n_total
         return LossTerms(loss, reconstruction, kl, prior_w, prior_noise)
 
     @torch.no_grad()

@@ -30,9 +30,13 @@ class Encoder(nn.Module):
         self.mean = nn.Linear(d, n_out)
         self.logvar = nn.Linear(d, n_out)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.training and x.shape[0] == 1:
-            # Batch norm cannot estimate statistics from one sample: use the running ones.
+    def forward(self, x: torch.Tensor, n_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n_rows``: the rows of the whole minibatch when ``x`` is one process's share of it
+        (data-parallel training, where batch norm takes its statistics over the whole batch);
+        default ``x``'s rows."""
+        if self.training and (x.shape[0] if n_rows is None else n_rows) <= 1:
+            # Batch norm cannot estimate statistics from one sample (or none: a group absent
+            # from a data-parallel batch): use the running ones.
             self.body.eval()
             h = self.body(x)
             self.body.train()

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import FitInterrupted
 from .batches import Batches
+from .distributed import Ranks
 from .module import LossTerms, MSSVAEModule
 from .priors import Lambda0Schedule
 from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, column_density, observe
@@ -97,10 +98,13 @@ def warn_short_schedule(s: TrainSettings, n: int) -> None:
 
 class Trainer:
     """Runs the epochs of one fit; holds the optimiser, the history and the stopping rule's
-    state so that a fit can resume."""
+    state so that a fit can resume. ``ranks``: the processes of a data-parallel fit
+    (:mod:`mssvae.core.distributed`); each trains on its share of every global minibatch, and
+    only rank 0 writes checkpoints."""
 
-    def __init__(self, module: MSSVAEModule, settings: TrainSettings, seed: int):
+    def __init__(self, module: MSSVAEModule, settings: TrainSettings, seed: int, ranks: Ranks | None = None):
         self.module = module
+        self.ranks = ranks or Ranks()
         self.settings = settings
         self.optimizer = torch.optim.Adam(
             [
@@ -174,13 +178,16 @@ class Trainer:
         read once per epoch, when the loss is also checked for NaN (a failed epoch is not
         recorded, and the last checkpoint holds the work before it).
         """
-        s, module = self.settings, self.module
+        s, module, ranks = self.settings, self.module, self.ranks
         n_total = len(data)
         codes = data.codes
         n_groups = len(module.n_specific)
         if self.step is None:
             self.step = self.epoch * steps_per_epoch(n_total, s.batch_size)
+        progress = progress and ranks.is_main
+        checkpoint_dir = checkpoint_dir if ranks.is_main else None
         try:
+            net = ranks.wrap(module)  # DistributedDataParallel for several processes
             while self.stop_reason is None:
                 if self.epoch >= s.epochs:
                     self.stop_reason = MAX_EPOCHS
@@ -191,17 +198,21 @@ class Trainer:
                 module.train()
                 t0 = time.perf_counter()
                 batches = epoch_batches(codes, s.batch_size, s.balance_groups, self.generator)
-                order = data.to_device(torch.cat(batches))
+                mine = [ranks.share(idx) for idx in batches]  # every global batch, or this process's share
+                order = data.to_device(torch.cat(mine))
                 sums, start, n_steps = None, 0, 0
-                for idx in batches:
+                for idx, own in zip(batches, mine):
                     lambda0 = s.schedule(self.step)
-                    x, g, cov = data.get(order[start : start + len(idx)])
-                    sizes = np.bincount(codes[idx.numpy()], minlength=n_groups).tolist()
-                    start += len(idx)
+                    x, g, cov = data.get(order[start : start + len(own)])
+                    sizes = np.bincount(codes[own.numpy()], minlength=n_groups).tolist()
+                    start += len(own)
+                    share = ranks.batch_share(idx, codes, n_groups)
                     module.em_step(lambda0)
-                    terms = module(x, g, n_total, s.sparsity_weight, lambda0, s=cov, group_sizes=sizes)
+                    terms = net(x, g, n_total, s.sparsity_weight, lambda0, s=cov, group_sizes=sizes, share=share)
                     self.optimizer.zero_grad(set_to_none=True)
                     terms.loss.backward()
+                    for m in share.absent() if share is not None else ():  # no gradient, as in one process
+                        module.encoders_specific[m].zero_grad(set_to_none=True)
                     self.optimizer.step()
                     stacked = terms.stacked()
                     sums = stacked if sums is None else sums + stacked
@@ -210,7 +221,7 @@ class Trainer:
                     if s.max_steps is not None and self.step >= s.max_steps:
                         break
                 module.em_step(lambda0)
-                means = (sums / n_steps).tolist()  # the epoch's one host sync
+                means = (ranks.reduce_terms(sums, LossTerms.names()) / n_steps).tolist()  # the epoch's one host sync
                 record = dict(zip(LossTerms.names(), means))
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(
@@ -243,6 +254,7 @@ class Trainer:
                 f"epochs{where}"
             ) from None
         finally:
+            ranks.unwrap(module)
             module.eval()
         if progress and sys.stderr.isatty():
             sys.stderr.write("\n")

@@ -135,10 +135,17 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def read_backed_by_size(path: str | Path) -> bool:
+def read_backed_by_size(path: str | Path, processes: int = 1) -> bool:
     """Whether to read ``path`` backed: when it is larger than ``BACKED_FRACTION`` of the
-    memory available now."""
-    return Path(path).stat().st_size > BACKED_FRACTION * available_memory()
+    memory available now, shared by the ``processes`` of a data-parallel fit on this machine
+    (each would load the whole file)."""
+    return Path(path).stat().st_size > BACKED_FRACTION * available_memory() / max(1, processes)
+
+
+def _check_not_source(adata, path: Path) -> None:
+    if getattr(adata, "isbacked", False) and path.resolve() == Path(adata.filename).resolve():
+        raise MSSVAEInputError(f"{path} is the file the data are read from (read-only)",
+                               hint="write the results to another file")
 
 
 def write_backed(adata, path: str | Path, keys: dict[str, list[str]]) -> Path:
@@ -147,9 +154,7 @@ def write_backed(adata, path: str | Path, keys: dict[str, list[str]]) -> Path:
     [...], "uns": [...]}``) are written into the copy from ``adata``."""
     path = Path(path)
     source = Path(adata.filename).resolve()
-    if path.resolve() == source:
-        raise MSSVAEInputError(f"{path} is the file the data are read from (read-only)",
-                               hint="write the results to another file")
+    _check_not_source(adata, path)
     shutil.copyfile(source, path)
     with h5py.File(path, "r+") as f:
         for part, names in keys.items():
@@ -158,4 +163,22 @@ def write_backed(adata, path: str | Path, keys: dict[str, list[str]]) -> Path:
                 if name in group:
                     del group[name]
                 write_elem(group, name, getattr(adata, part)[name])
+    return path
+
+
+def write_whole(adata, path: str | Path, keys: dict[str, list[str]]) -> Path:
+    """Write ``adata`` to ``path`` (a backed one as :func:`write_backed` does) so that ``path``
+    is either absent or complete: the file is written under a temporary name in the same
+    folder and renamed, so a process that dies while writing leaves no half-written file."""
+    path = Path(path)
+    _check_not_source(adata, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial.h5ad")
+    try:
+        if getattr(adata, "isbacked", False):
+            write_backed(adata, tmp, keys)
+        else:
+            adata.write_h5ad(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -59,7 +59,7 @@ def write_results(model, adata, layer: str | None = None, groups=None, covariate
         C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": state.seed, "layer": layer}),
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
     }
-    for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping)):
+    for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping), (C.DISTRIBUTED, state.distributed)):
         if value:
             adata.uns[C.UNS][key] = _h5ad_safe(value)
     if model.covariate_encoding is not None:

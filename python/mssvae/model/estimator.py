@@ -15,6 +15,7 @@ import torch
 from .. import __version__
 from ..contract import ACTIVE_FACTOR_COLUMNS
 from ..core.batches import Batches
+from ..core.distributed import check_same_input, check_share, launch
 from ..core.hardware import check_threads, default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
 from ..core.train import CHECKPOINT, Trainer, default_batch_size, warn_short_schedule
@@ -23,7 +24,7 @@ from ..io.covariates import CovariateEncoding, covariate_frame
 from ..io.inputs import check_values, is_anndata, resolve_groups, select_columns, unpack
 from .settings import Settings
 from .start import module_kwargs, nonconstant, specific_sizes
-from .state import FittedState
+from .state import FittedState, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
 from ..io.results import write_results
 
@@ -126,17 +127,26 @@ class MSSVAE:
         variation need not occupy shared factors. The encoding is kept for ``transform``.
 
         ``threads``: PyTorch's CPU threads during the fit (default: the cores other processes
-        leave idle, :func:`mssvae.core.hardware.default_threads`). ``batch_size`` defaults to
-        :func:`mssvae.core.train.default_batch_size` of the number of samples.
+        leave idle, :func:`mssvae.core.hardware.default_threads`, shared by the processes of a
+        machine). ``batch_size`` defaults to :func:`mssvae.core.train.default_batch_size` of N.
+
+        Under ``torchrun`` with several processes the fit is data-parallel (:mod:`mssvae.core.distributed`):
+        ``batch_size`` is the global minibatch; only rank 0 writes checkpoints and results into its ``data``.
         """
         X, labels, obs_names, var_names = unpack(data, group_key, layer, groups)
+        ranks = launch(device)
         s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs,
                                     batch_size=batch_size or self.settings.batch_size or default_batch_size(X.shape[0]))
         codes, group_names = resolve_groups(labels, X.shape[0], min_size=2)
+        check_share(ranks, s.batch_size, X.shape[0])
         check_values(X, s.likelihood, obs_names, var_names)
         cov = covariate_frame(data, covariate_keys, covariates, X.shape[0], obs_names)
         encoding = None if cov is None else CovariateEncoding.fit(cov)
         S = None if encoding is None else encoding.transform(cov, obs_names)
+        check_same_input(ranks, {"data shape": list(X.shape), "feature names": list(map(str, var_names)),
+                                 "groups": list(map(str, group_names)), "group labels": codes,
+                                 "covariates": None if encoding is None else encoding.to_dict(),
+                                 "settings": [asdict(s), seed, layer, group_key, resume]})
         kept = nonconstant(X, var_names)
         n_spec = specific_sizes(s.n_specific, group_names)
         if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
@@ -144,29 +154,33 @@ class MSSVAE:
                 f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
                 "usable features", hint="lower n_shared / n_specific", args_named=("n_shared", "n_specific"))
         Xk = select_columns(X, kept)
-        dev = resolve_device(device)
+        dev = ranks.device or resolve_device(device)
         precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
-        n_threads = check_threads(threads) if threads is not None else (default_threads() if dev.type == "cpu" else None)
+        n_threads = (check_threads(threads) if threads is not None else
+                     max(1, default_threads() // ranks.local_world_size) if dev.type == "cpu" else None)
         state = self.state = FittedState(
             groups=group_names, var_names=list(map(str, var_names)), kept=kept, n_specific=n_spec, seed=seed,
             group_key=group_key if groups is None else None,
             runtime=dict(device=str(dev), precision=precision, precision_reason=why, threads=n_threads,
                          batch_size=int(s.batch_size)),
-            covariates=None if encoding is None else encoding.to_dict())
+            covariates=None if encoding is None else encoding.to_dict(), distributed=ranks.record())
+        progress = progress and ranks.is_main
         if progress:
-            _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}, "
+            _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}"
+                 + (f" in each of {ranks.world_size} processes ({ranks.backend})" if ranks.active else "") + ", "
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
                  f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
-        warn_short_schedule(s.train_settings(), X.shape[0])
+        if ranks.is_main:
+            warn_short_schedule(s.train_settings(), X.shape[0])
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
             kwargs = module_kwargs(Xk, s, n_spec, S, precision=precision)
             state.module_kwargs = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
-            trainer = Trainer(self.module, s.train_settings(), seed)
+            trainer = Trainer(self.module, s.train_settings(), seed, ranks)
             ckpt_dir = Path(model_dir) if model_dir is not None else None
             if resume:
-                self._resume(trainer, ckpt_dir, dev)
+                resume_from(trainer, ckpt_dir, dev, state)
             try:
                 trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
             finally:
@@ -174,20 +188,9 @@ class MSSVAE:
                 state.stopping = trainer.summary()
             if progress:
                 _say(f"mssvae: {state.stopping['message']}")
-            if is_anndata(data):  # the latents too are computed on the fit's threads
+            if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
                 self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
-
-    def _resume(self, trainer: Trainer, ckpt_dir: Path | None, dev: torch.device) -> None:
-        if ckpt_dir is None or not (ckpt_dir / CHECKPOINT).exists():
-            raise MSSVAEInputError(f"resume=True needs a checkpoint: none found in {ckpt_dir}; fit once with model_dir= first")
-        state = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
-        saved = FittedState.from_dict(state["meta"])
-        if saved.var_names != self.state.var_names or saved.groups != self.state.groups:
-            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
-        if saved.covariates != self.state.covariates:
-            raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made with other covariates (or their levels differ)")
-        trainer.load_state(state)
 
     # ----- results ----------------------------------------------------------------------------
     def _require_fit(self) -> MSSVAEModule:

@@ -4,8 +4,13 @@ the estimator saves, and that rankings and results read."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
+import torch
+
+from ..core.train import CHECKPOINT, Trainer
+from ..errors import MSSVAEInputError
 
 
 @dataclass
@@ -34,6 +39,9 @@ class FittedState:
         The covariates' encoding (``io.covariates.CovariateEncoding.to_dict``), or ``None``.
     stopping
         How the fit ended (``core.train.Trainer.summary``), or ``None`` before it ends.
+    distributed
+        The processes that trained it: ``world_size`` and ``backend`` (1 and ``"none"`` for an
+        ordinary fit; :mod:`mssvae.core.distributed`).
     """
 
     groups: list[str]
@@ -46,6 +54,7 @@ class FittedState:
     module_kwargs: dict = field(default_factory=dict)
     covariates: dict | None = None
     stopping: dict | None = None
+    distributed: dict = field(default_factory=lambda: {"world_size": 1, "backend": "none"})
 
     def __post_init__(self):
         self.kept = np.asarray(self.kept, dtype=bool)
@@ -71,3 +80,18 @@ class FittedState:
     def from_dict(cls, d: dict) -> "FittedState":
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def resume_from(trainer: Trainer, ckpt_dir: Path | None, dev: torch.device, state: FittedState) -> None:
+    """Load the checkpoint in ``ckpt_dir`` into ``trainer``, after checking that it was made on
+    the data of ``state`` (features, groups, covariates). Every process of a data-parallel fit
+    loads the same file."""
+    if ckpt_dir is None or not (ckpt_dir / CHECKPOINT).exists():
+        raise MSSVAEInputError(f"resume=True needs a checkpoint: none found in {ckpt_dir}; fit once with model_dir= first")
+    saved_all = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
+    saved = FittedState.from_dict(saved_all["meta"])
+    if saved.var_names != state.var_names or saved.groups != state.groups:
+        raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
+    if saved.covariates != state.covariates:
+        raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made with other covariates (or their levels differ)")
+    trainer.load_state(saved_all)
