@@ -10,6 +10,7 @@ every pass over all rows still runs). Prints a markdown table.
     .venv/bin/python benchmarks/memory.py                          # N = 1e5, 1e6, 2e6, G = 1000
     .venv/bin/python benchmarks/memory.py --sizes 100000 --threads 1
     .venv/bin/python benchmarks/memory.py --data-dir /tmp/mem      # keep the generated files
+    .venv/bin/python benchmarks/memory.py --sizes 1000000 --nproc 2 --threads 1 --max-steps 300
 
 The files are written once per size and reused from ``--data-dir`` (default ``out/memory``).
 """
@@ -65,10 +66,14 @@ def write_counts(path: Path, n: int, g: int, nnz_per_row: int, seed: int = 0) ->
         X.create_dataset("indptr", data=indptr)
 
 
-def run_fit(path: Path, out: Path, threads: int, extra: list[str]) -> dict:
-    """``mssvae fit --backed`` in a child process: its peak RSS, wall time, and the gradient
-    steps of its epoch (all of them, or the first ``--max-steps``) with their seconds."""
-    cmd = [sys.executable, "-m", "mssvae", "fit", str(path), "--group-key", "group", "--out", str(out), "--backed",
+def run_fit(path: Path, out: Path, threads: int, extra: list[str], nproc: int = 1) -> dict:
+    """``mssvae fit --backed`` in a child process (under ``torchrun`` with ``nproc`` > 1): its
+    peak RSS (the largest of one process), wall time, and the gradient steps of its epoch (all
+    of them, or the first ``--max-steps``) with their seconds."""
+    launcher = [sys.executable, "-m", "mssvae"] if nproc == 1 else [
+        str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node", str(nproc),
+        str(Path(sys.executable).with_name("mssvae"))]
+    cmd = [*launcher, "fit", str(path), "--group-key", "group", "--out", str(out), "--backed",
            "--hidden", "16", "16", "--n-shared", "10", "--n-specific", "2", "--epochs", "1", "--no-early-stopping",
            "--quiet", "--threads", str(threads), *extra]
     t0 = time.perf_counter()
@@ -93,6 +98,7 @@ def main(argv=None) -> None:
     ap.add_argument("--max-steps", type=int, default=None,
                     help="stop the epoch after this many gradient steps (every pass over all rows still runs: "
                          "start statistics, input checks, the latents of every sample)")
+    ap.add_argument("--nproc", type=int, default=1, help="processes of a data-parallel fit (torchrun, gloo)")
     ap.add_argument("--fit-args", default="", help="more `mssvae fit` options, e.g. '--batch-size 1024'")
     args = ap.parse_args(argv)
     root = Path(args.data_dir)
@@ -107,8 +113,8 @@ def main(argv=None) -> None:
         with h5py.File(path, "r") as f:
             nnz = int(f["X/data"].shape[0])
         extra = args.fit_args.split() + ([] if args.max_steps is None else ["--max-steps", str(args.max_steps)])
-        res = run_fit(path, root / f"fit_{n}.h5ad", args.threads, extra)
-        row = dict(n=n, g=args.features, nnz=nnz, file_mb=path.stat().st_size / 2**20,
+        res = run_fit(path, root / f"fit_{n}.h5ad", args.threads, extra, args.nproc)
+        row = dict(n=n, g=args.features, nproc=args.nproc, nnz=nnz, file_mb=path.stat().st_size / 2**20,
                    dense_fp32_mb=n * args.features * 4 / 2**20, **res)
         rows.append(row)
         print(json.dumps(row), flush=True)
