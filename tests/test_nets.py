@@ -56,7 +56,7 @@ def _rel(a, b):
     return float((a - b).norm() / a.norm())
 
 
-@pytest.mark.parametrize("step", [1, 5, G])  # G > _HEAD_BLOCKS: the batched head as well
+@pytest.mark.parametrize("step", [1, 5, G])  # fp32 on a CPU: the elementwise head
 def test_fused_backward_in_fp32_equals_autograd_reference(step):
     """The hand-written backward, run in fp32, is the reference's autograd gradient up to
     summation order (1e-5 relative), whatever the chunking."""

@@ -256,9 +256,19 @@ def _chunk_hidden(zc, A, V2c, b2c, n: int):
 _HEAD_BLOCKS = 16
 
 
+def _elementwise_head(t: torch.Tensor) -> bool:
+    """Whether the head is an elementwise product and a sum: on a CPU in fp32, where it was
+    measured 1.5–12× faster than the products (2-core AMD EPYC, 2 threads: 0.18 against 0.63 ms
+    at B = 512, 20 features, H2 = 50; the gradient 0.12 against 1.5 ms at B = 63, 166 features).
+    A bf16 elementwise pass has no native support on most CPUs, so bf16 keeps the products."""
+    return t.device.type == "cpu" and t.dtype == torch.float32
+
+
 def _head(h2: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
     """Σ_h head_jh h2_ijh (B × n) from h2 (B × n × H2) and head (n × H2)."""
     B, n, H2 = h2.shape
+    if _elementwise_head(h2):
+        return (h2 * head).sum(-1)
     if n <= _HEAD_BLOCKS:
         return torch.mm(h2.view(B * n, H2), head.t()).view(B, n, n).diagonal(dim1=1, dim2=2)
     return torch.einsum("bjh,jh->bj", h2, head)
@@ -267,6 +277,8 @@ def _head(h2: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
 def _head_grad(g: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     """Σ_i g_ij h2_ijh (n × H2) from g (B × n) and h2 (B × n × H2)."""
     B, n, H2 = h2.shape
+    if _elementwise_head(h2):
+        return (g.unsqueeze(-1) * h2).sum(0)
     if n <= _HEAD_BLOCKS:
         p = torch.mm(g.t().contiguous(), h2.view(B, n * H2)).view(n, n, H2)
         return p.diagonal(dim1=0, dim2=1).t()
