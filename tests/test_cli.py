@@ -93,3 +93,28 @@ def test_simulate_fit_evaluate_pipeline(tmp_path):
     r = CliRunner().invoke(main, ["evaluate", str(fitted), "--no-dci"])
     assert r.exit_code == 0, r.output
     assert '"consensus"' in r.output
+
+
+def test_interrupted_fit_prints_a_resume_command_that_repeats_its_options(tmp_path, h5ad, monkeypatch):
+    import shlex
+
+    import mssvae.core.train as train
+
+    def stop_at_first(epoch, total, record, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_progress", stop_at_first)
+    out = tmp_path / "out.h5ad"
+    args = ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *[a for a in TINY_ARGS if a != "--quiet"],
+            "--lr", "0.005", "--no-early-stopping", "--set", "encoder_input=raw"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 130, res.output
+    hint = res.output.split("resume: ", 1)[1].strip()
+    words = shlex.split(hint)
+    assert words[:2] == ["main", "fit"] and words[-1] == "--resume"
+    for opt in ("--hidden 8 6", "--lr 0.005", "--no-early-stopping", "--set encoder_input=raw", "--batch-size 32"):
+        assert opt in hint, opt
+    monkeypatch.setattr(train, "_progress", lambda *a, **kw: None)
+    res = CliRunner().invoke(main, words[1:])  # the resume command, as printed, continues the fit
+    assert res.exit_code == 0, res.output
+    assert anndata.read_h5ad(out).varm[C.W_SHARED].shape == (12, 3)

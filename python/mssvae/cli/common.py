@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 
 import anndata
@@ -28,6 +29,26 @@ def friendly_errors(fn):
             raise click.ClickException(str(msg)) from None
 
     return wrapper
+
+
+def command_line(ctx: click.Context, drop: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> str:
+    """The command that ``ctx`` ran, rebuilt from its parsed parameters (those left at their
+    defaults and those named in ``drop`` omitted), with the words ``extra`` appended: what to
+    type to run it again."""
+    words = ctx.command_path.split()
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name)
+        if isinstance(p, click.Argument):
+            words.append(str(value))
+        elif value is None or value == () or value == p.default or p.name in drop:
+            continue
+        elif getattr(p, "is_flag", False):
+            if value or p.secondary_opts:
+                words.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            for v in (value if p.multiple else [value]):
+                words += [p.opts[0], *(map(str, v) if isinstance(v, tuple) else [str(v)])]
+    return " ".join(shlex.quote(w) for w in [*words, *extra])
 
 
 def option_name(arg: str) -> str:

@@ -14,7 +14,7 @@ from ..errors import FitInterrupted
 from ..core.distributed import launch
 from ..io.ondisk import read_backed_by_size, write_whole
 from ..model import MSSVAE, settings_table
-from .common import friendly_errors, read_h5ad
+from .common import command_line, friendly_errors, read_h5ad
 
 
 # what a fit adds to the file (the results contract)
@@ -85,10 +85,8 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
                   progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None,
                   threads=threads)
     except FitInterrupted as e:
-        raise FitInterrupted(
-            f"{e}\n  resume: mssvae fit {infile} --group-key {group_key} --out {outfile} --model-dir {model_dir} --resume"
-            + "".join(f" --covariate-key {k}" for k in covariate_keys)
-        ) from None
+        ctx = click.get_current_context()
+        raise FitInterrupted(f"{e}\n  resume: {command_line(ctx, drop=('model_dir', 'resume'), extra=('--model-dir', str(model_dir), '--resume'))}") from None
     if not ranks.is_main:  # rank 0 writes; the others wait for it, then end
         ranks.finish()
         return
