@@ -258,9 +258,10 @@ _HEAD_BLOCKS = 16
 
 def _elementwise_head(t: torch.Tensor) -> bool:
     """Whether the head is an elementwise product and a sum: on a CPU in fp32, where it was
-    measured 1.5–12× faster than the products (2-core AMD EPYC, 2 threads: 0.18 against 0.63 ms
-    at B = 512, 20 features, H2 = 50; the gradient 0.12 against 1.5 ms at B = 63, 166 features).
-    A bf16 elementwise pass has no native support on most CPUs, so bf16 keeps the products."""
+    measured 1.4–4× faster than the products (``benchmarks/step_parts.py``, 2-core AMD EPYC,
+    2 threads: 0.16 against 0.55 ms at B = 512, 20 features, H2 = 50; the gradient 0.17 against
+    0.67 ms at B = 63, 166 features). A bf16 elementwise pass has no native support on most
+    CPUs, so bf16 keeps the products."""
     return t.device.type == "cpu" and t.dtype == torch.float32
 
 
