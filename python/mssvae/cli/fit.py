@@ -85,8 +85,9 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
                   progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None,
                   threads=threads)
     except FitInterrupted as e:
-        ctx = click.get_current_context()
-        raise FitInterrupted(f"{e}\n  resume: {command_line(ctx, drop=('model_dir', 'resume'), extra=('--model-dir', str(model_dir), '--resume'))}") from None
+        again = command_line(click.get_current_context(), drop=("model_dir", "resume"),
+                             extra=("--model-dir", str(model_dir), "--resume"))
+        raise FitInterrupted(f"{e}\n  resume: {again}") from None
     if not ranks.is_main:  # rank 0 writes; the others wait for it, then end
         ranks.finish()
         return
