@@ -13,32 +13,13 @@
 # .whl; benchmarks/gpu_wheels.sh fills it on a machine with network) into a temporary folder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-WHEELS=${1:-.whl}
 OUT_DIR=${2:-${OUT:-out/gpu_check}}
-PY=${PYTHON:-python3}
 mkdir -p "$OUT_DIR"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 stage() { echo; echo "=== $1 ($(( $(date +%s) - start )) s)"; }
 
 stage "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-if ! $PY -c "import anndata" 2>/dev/null; then
-  [ -d "$WHEELS" ] || { echo "anndata is missing and there is no wheel folder $WHEELS (benchmarks/gpu_wheels.sh)"; exit 1; }
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/mssvae_site "$WHEELS"/*.whl \
-    || { echo "installing the wheels of $WHEELS failed"; exit 1; }
-  export PYTHONPATH="$PYTHONPATH:/tmp/mssvae_site"
-fi
-# anndata 0.12 cannot write pandas 3's default Arrow-backed strings: keep object strings.
-mkdir -p /tmp/mssvae_site
-echo 'exec("try:\n import pandas\n pandas.set_option(\"future.infer_string\", False)\nexcept Exception:\n pass")' \
-  > /tmp/mssvae_site/sitecustomize.py
-export PYTHONPATH="$PYTHONPATH:/tmp/mssvae_site"
-$PY - <<'EOF'
-import anndata, numpy, torch
-print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, numpy {numpy.__version__}, anndata {anndata.__version__}")
-print(f"device {torch.cuda.get_device_name()}, bf16 {torch.cuda.is_bf16_supported()}")
-EOF
+source benchmarks/gpu_env.sh "${1:-.whl}"
 
 stage "1. CUDA tests"
 timeout 150 $PY -m pytest -q -p no:cacheprovider -W ignore::UserWarning tests/test_cuda.py tests/test_train.py 2>&1 \

@@ -34,6 +34,10 @@ CONFIGS = {
     "h128": dict(hidden=(128, 64), lr=0.01),  # the reduced §4.2 design's best (benchmarks/FINDINGS.md)
     "h128-lr1e-3": dict(hidden=(128, 64)),
     "h64": dict(hidden=(64, 32), lr=0.01),
+    # Table 2's whole length (800 epochs, 5,600 steps) without the stopping rule: whether the
+    # stopped fits (about 2,200 steps) end before the full size is learnt.
+    "fixed800": dict(early_stopping=False),
+    "h64-fixed800": dict(hidden=(64, 32), lr=0.01, early_stopping=False),
 }
 THRESHOLDS = (0.5, 0.03)
 
