@@ -344,3 +344,28 @@ def test_fit_arrays_fold_switched_passes_the_groups(monkeypatch):
     res = bridge.fit_arrays(x, groups, fold_switched=True, **BRIDGE)
     assert calls == [list(map(str, groups))]
     assert res["W_shared"].shape[1] == len(res["factor_names"]["shared"])
+
+
+def test_an_interrupted_fit_keeps_its_fields_and_resumes(tmp_path, monkeypatch):
+    """Ctrl-C during a fit through the door: the interruption's fields (epochs done, the
+    checkpoint's folder) are kept for R, and ``resume=True`` completes the same fit as an
+    uninterrupted one."""
+    import mssvae.core.train as train
+
+    x, groups = _counts()
+    kw = dict(BRIDGE, epochs=4)
+    whole = bridge.call("fit_arrays", x, groups, **kw)
+
+    def stop_at_two(epoch, total, record, **other):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_progress", stop_at_two)
+    with pytest.raises(mssvae.FitInterrupted):
+        bridge.call("fit_arrays", x, groups, model_dir=str(tmp_path), progress=True, **kw)
+    fields = bridge.last_error()
+    assert fields == dict(interrupted=True, epochs_done=2, max_epochs=4, checkpoint_dir=str(tmp_path))
+    monkeypatch.setattr(train, "_progress", lambda *a, **other: None)
+    resumed = bridge.call("fit_arrays", x, groups, model_dir=str(tmp_path), resume=True, **kw)
+    assert bridge.last_error() == {}
+    assert np.array_equal(resumed["W_shared"], whole["W_shared"])

@@ -64,4 +64,21 @@ def where_text(where: dict) -> str:
 
 
 class FitInterrupted(KeyboardInterrupt):
-    """A fit stopped by Ctrl-C; the work up to the last complete epoch is kept."""
+    """A fit stopped by Ctrl-C; the work up to the last complete epoch is kept.
+
+    Besides the message it carries ``epochs_done``, ``max_epochs`` and ``checkpoint_dir`` (the
+    folder of the saved state, or None), so that each front door says in its own terms how to
+    continue.
+    """
+
+    def __init__(self, message: str, epochs_done: int | None = None, max_epochs: int | None = None,
+                 checkpoint_dir: str | None = None):
+        super().__init__(message)
+        self.epochs_done, self.max_epochs = epochs_done, max_epochs
+        self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
+
+    def fields(self) -> dict:
+        """The interruption as plain fields: ``interrupted`` (True), ``epochs_done``,
+        ``max_epochs``, ``checkpoint_dir``."""
+        return dict(interrupted=True, epochs_done=self.epochs_done, max_epochs=self.max_epochs,
+                    checkpoint_dir=self.checkpoint_dir)

@@ -41,6 +41,11 @@
 #'   2.4). `NULL`: the Python core's default.
 #' @param model.dir A directory to save the fitted model in (and checkpoints
 #'   during the fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
+#'   A fit interrupted with Ctrl-C (Esc in RStudio) keeps its last checkpoint
+#'   there.
+#' @param resume Continue the interrupted fit whose checkpoint is in
+#'   `model.dir`: call `fitMSSVAE()` again with the same data and arguments
+#'   and `resume = TRUE`.
 #' @param covariates Nuisance covariates the decoder conditions on (batch,
 #'   donor, library protocol, ...), so that their variation need not occupy
 #'   shared factors: names of `colData(x)` columns, e.g. `c("batch", "donor")`,
@@ -142,9 +147,16 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     assay.type = "counts", likelihood = c("nb", "gaussian"), n.shared = NULL,
     n.specific = NULL, epochs = NULL, batch.size = NULL, seed = 0L,
     subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
-    covariates = NULL, threads = getOption("mssvae.threads"), verbose = FALSE,
-    ...) {
+    resume = FALSE, covariates = NULL, threads = getOption("mssvae.threads"),
+    verbose = FALSE, ...) {
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
+    if (!isTRUE(resume) && !isFALSE(resume)) {
+        stop("resume must be TRUE or FALSE", call. = FALSE)
+    }
+    if (resume && is.null(model.dir)) {
+        stop("resume = TRUE continues from the checkpoint in model.dir: give ",
+            "the model.dir of the interrupted fit", call. = FALSE)
+    }
     grp <- .resolve_group(x, if (missing(group)) NULL else group)
     mat <- .get_assay(x, assay.type)
     rows <- .subset_index(subset.row, x)
@@ -162,6 +174,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
         model_dir = if (!is.null(model.dir)) {
             normalizePath(model.dir, mustWork = FALSE)
         },
+        resume = resume,
         threads = .count_or_null(threads, "threads"),
         progress = isTRUE(verbose),
         group_key = grp$key,

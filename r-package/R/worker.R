@@ -221,11 +221,29 @@ mssvaeAvailable <- function(verbose = TRUE) {
         stop(cond)
     }
     if (short %in% c("FitInterrupted", "KeyboardInterrupt")) {
+        fields <- reticulate::py_to_r(bridge$last_error())
+        if (isTRUE(fields$interrupted)) {
+            text <- .interrupted_message(fields)
+        }
         stop(text, call. = FALSE)
     }
     kind <- if (nzchar(short)) short else "exception"
     stop(sprintf("the mssvae Python core failed (%s): %s", kind, text),
         call. = FALSE)
+}
+
+# An interrupted fit in R's terms, from its fields: how much was done, and how
+# to continue it (or how to keep the work next time).
+.interrupted_message <- function(fields) {
+    done <- sprintf("fit interrupted after %d of at most %d epochs",
+        as.integer(fields$epochs_done), as.integer(fields$max_epochs))
+    if (is.null(fields$checkpoint_dir)) {
+        return(paste0(done, "; nothing was kept: give model.dir = to keep ",
+            "checkpoints that fitMSSVAE(..., resume = TRUE) continues"))
+    }
+    sprintf(paste0("%s; the state is saved in %s: continue with ",
+        "fitMSSVAE(<the same data and arguments>, model.dir = \"%s\", ",
+        "resume = TRUE)"), done, fields$checkpoint_dir, fields$checkpoint_dir)
 }
 
 # An input error of the core in R's terms, from its fields: positions 1-based,

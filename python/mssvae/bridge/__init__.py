@@ -51,7 +51,7 @@ from .. import pp
 from ..analysis import postprocess
 from ..analysis.ranking import rank_group_factors, rank_group_genes
 from ..core.hardware import torch_threads
-from ..errors import MSSVAEInputError
+from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.example import example_data
 from ..io.inputs import resolve_groups
 from ..io.results import factor_names
@@ -78,21 +78,23 @@ _LAST_ERROR: dict = {}
 
 
 def call(name: str, *args, **kwargs):
-    """The door itself: run the door function ``name``. An input error is raised as it is, and
-    its fields (what, where, hint, args_named) are kept for :func:`last_error`, so that R words
-    the message in its own terms without parsing it."""
+    """The door itself: run the door function ``name``. An input error or an interrupted fit is
+    raised as it is, and its fields (what, where, hint, args_named; or epochs_done, max_epochs,
+    checkpoint_dir) are kept for :func:`last_error`, so that R words the message in its own
+    terms without parsing it."""
     if name not in DOOR:
         raise MSSVAEInputError(f"no door function {name!r}", hint=f"the door has: {', '.join(DOOR)}")
     _LAST_ERROR.clear()
     try:
         return DOOR[name](*args, **kwargs)
-    except MSSVAEInputError as err:
+    except (MSSVAEInputError, FitInterrupted) as err:
         _LAST_ERROR.update(err.fields())
         raise
 
 
 def last_error() -> dict:
-    """The fields of the input error the last :func:`call` raised (empty if it raised none)."""
+    """The fields of the input error or interruption the last :func:`call` raised (empty if it
+    raised neither)."""
     return dict(_LAST_ERROR)
 
 
@@ -150,6 +152,7 @@ def fit_arrays(
     hidden=None,
     sparsity_weight=None,
     model_dir=None,
+    resume: bool = False,
     progress: bool = False,
     group_levels=None,
     group_key=None,
@@ -185,6 +188,9 @@ def fit_arrays(
     model_dir
         If given, checkpoints go there during the fit and the fitted model is saved there
         (``mssvae.MSSVAE.load(model_dir)`` restores it).
+    resume
+        Continue the interrupted fit whose checkpoint is in ``model_dir`` (the same data and
+        settings).
     group_levels
         The order of the groups (R factor levels); default sorted labels.
     group_key
@@ -229,7 +235,8 @@ def fit_arrays(
             warnings.simplefilter("always")
             # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
             # the categorical order; a Categorical passed directly keeps it (R's factor levels).
-            model.fit(adata, groups=adata.obs[GROUP_COLUMN], model_dir=model_dir, covariate_keys=covariate_keys, **fit_kw)
+            model.fit(adata, groups=adata.obs[GROUP_COLUMN], model_dir=model_dir, resume=bool(resume),
+                      covariate_keys=covariate_keys, **fit_kw)
         if model_dir is not None:
             model.save(model_dir)
         adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)

@@ -87,7 +87,7 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     except FitInterrupted as e:
         again = command_line(click.get_current_context(), drop=("model_dir", "resume"),
                              extra=("--model-dir", str(model_dir), "--resume"))
-        raise FitInterrupted(f"{e}\n  resume: {again}") from None
+        raise FitInterrupted(f"{e}\n  resume: {again}", e.epochs_done, e.max_epochs, e.checkpoint_dir) from None
     if not ranks.is_main:  # rank 0 writes; the others wait for it, then end
         ranks.finish()
         return

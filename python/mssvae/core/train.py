@@ -256,7 +256,7 @@ class Trainer:
                 where = f"; the state is saved in {checkpoint_dir} — resume with resume=True (CLI: --resume)"
             raise FitInterrupted(
                 f"fit interrupted after {self.epoch} of at most {s.epochs} epochs; the model holds the work of those "
-                f"epochs{where}"
+                f"epochs{where}", self.epoch, s.epochs, checkpoint_dir
             ) from None
         finally:
             ranks.unwrap(module)
