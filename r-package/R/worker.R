@@ -192,11 +192,20 @@ mssvaeAvailable <- function(verbose = TRUE) {
 
 # The one helper through which R reaches Python: bridge.call() runs the door
 # function `fun` and converts its result. Python exceptions become R errors;
-# an input error (class "mssvae_input_error") is worded from its fields.
+# an input error (class "mssvae_input_error") is worded from its fields. Ctrl-C
+# reaches Python, where the fit saves its state; R then signals its own
+# interrupt, which becomes an error that says how to continue.
 .py_call <- function(fun, ...) {
     bridge <- .bridge()
     tryCatch(reticulate::py_to_r(bridge$call(fun, ...)),
-        error = function(e) .python_error(e, bridge))
+        error = function(e) .python_error(e, bridge),
+        interrupt = function(i) {
+            fields <- reticulate::py_to_r(bridge$last_error())
+            if (!isTRUE(fields$interrupted)) {
+                stop("interrupted", call. = FALSE)
+            }
+            stop(.interrupted_message(fields), call. = FALSE)
+        })
 }
 
 .python_error <- function(e, bridge) {
@@ -220,7 +229,7 @@ mssvaeAvailable <- function(verbose = TRUE) {
             list(message = text, call = NULL))
         stop(cond)
     }
-    if (short %in% c("FitInterrupted", "KeyboardInterrupt")) {
+    if (short %in% c("Interrupted", "FitInterrupted", "KeyboardInterrupt")) {
         fields <- reticulate::py_to_r(bridge$last_error())
         if (isTRUE(fields$interrupted)) {
             text <- .interrupted_message(fields)
