@@ -361,7 +361,7 @@ def test_an_interrupted_fit_keeps_its_fields_and_resumes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "_progress", stop_at_two)
-    with pytest.raises(bridge.Interrupted, match="after 2 of at most 4 epochs"):  # an error, not a KeyboardInterrupt
+    with pytest.raises(mssvae.FitInterrupted, match="after 2 of at most 4 epochs"):
         bridge.call("fit_arrays", x, groups, model_dir=str(tmp_path), progress=True, **kw)
     fields = bridge.last_error()
     assert fields == dict(interrupted=True, epochs_done=2, max_epochs=4, checkpoint_dir=str(tmp_path))

@@ -229,7 +229,7 @@ mssvaeAvailable <- function(verbose = TRUE) {
             list(message = text, call = NULL))
         stop(cond)
     }
-    if (short %in% c("Interrupted", "FitInterrupted", "KeyboardInterrupt")) {
+    if (short %in% c("FitInterrupted", "KeyboardInterrupt")) {
         fields <- reticulate::py_to_r(bridge$last_error())
         if (isTRUE(fields$interrupted)) {
             text <- .interrupted_message(fields)

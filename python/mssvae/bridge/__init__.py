@@ -77,11 +77,6 @@ MODEL_DIR = "model_dir"  # where the fitted model was saved, or None
 _LAST_ERROR: dict = {}
 
 
-class Interrupted(RuntimeError):
-    """A fit stopped by Ctrl-C, as the door raises it: reticulate turns a KeyboardInterrupt into
-    R's interrupt condition, which drops the message, so R gets this error instead."""
-
-
 def call(name: str, *args, **kwargs):
     """The door itself: run the door function ``name``. An input error or an interrupted fit is
     raised as it is, and its fields (what, where, hint, args_named; or epochs_done, max_epochs,
@@ -92,12 +87,9 @@ def call(name: str, *args, **kwargs):
     _LAST_ERROR.clear()
     try:
         return DOOR[name](*args, **kwargs)
-    except MSSVAEInputError as err:
+    except (MSSVAEInputError, FitInterrupted) as err:
         _LAST_ERROR.update(err.fields())
         raise
-    except FitInterrupted as err:
-        _LAST_ERROR.update(err.fields())
-        raise Interrupted(str(err)) from None
 
 
 def last_error() -> dict:

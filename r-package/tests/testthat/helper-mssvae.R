@@ -42,6 +42,20 @@ make_se <- function(...) {
 FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L,
     batch.size = 32L, seed = 0L, threads = 1L, lambda0.breaks = c(1L, 2L))
 
+# `code` run while the trainer raises KeyboardInterrupt (Ctrl-C) where it draws
+# its progress, at the end of epoch `epoch` (fits with verbose = TRUE)
+interrupting_at <- function(epoch, code) {
+    reticulate::py_run_string(sprintf(paste(
+        "import mssvae.core.train as _train",
+        "_mssvae_progress = _train._progress",
+        "def _stop(epoch, total, record, **kw):",
+        "    if epoch >= %d:",
+        "        raise KeyboardInterrupt",
+        "_train._progress = _stop", sep = "\n"), as.integer(epoch)))
+    on.exit(reticulate::py_run_string("_train._progress = _mssvae_progress"))
+    code
+}
+
 fit_fast <- function(x, group = "condition", ...) {
     do.call(fitMSSVAE,
         c(list(x, group = group), utils::modifyList(FAST, list(...))))

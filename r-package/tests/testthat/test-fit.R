@@ -206,20 +206,10 @@ test_that("an interrupted fit says how to resume, and resume = TRUE completes it
     sce <- make_sce()
     whole <- fit_fast(sce, epochs = 4L)
     dir <- tempfile("mssvae-resume")
-    # Ctrl-C at the end of epoch 2, raised where the trainer draws its progress
-    reticulate::py_run_string(paste(
-        "import mssvae.core.train as _train",
-        "_mssvae_progress = _train._progress",
-        "def _stop(epoch, total, record, **kw):",
-        "    if epoch == 2:",
-        "        raise KeyboardInterrupt",
-        "_train._progress = _stop", sep = "\n"))
-    on.exit(reticulate::py_run_string(
-        "_train._progress = _mssvae_progress"), add = TRUE)
-    expect_error(fit_fast(sce, epochs = 4L, model.dir = dir, verbose = TRUE),
+    expect_error(interrupting_at(2L,
+        fit_fast(sce, epochs = 4L, model.dir = dir, verbose = TRUE)),
         paste0("fit interrupted after 2 of at most 4 epochs; the state is ",
             "saved in .*model.dir = .*resume = TRUE"))
-    reticulate::py_run_string("_train._progress = _mssvae_progress")
     resumed <- fit_fast(sce, epochs = 4L, model.dir = dir, resume = TRUE)
     expect_identical(rowData(resumed)$MSSVAE_W_shared,
         rowData(whole)$MSSVAE_W_shared)
@@ -229,14 +219,6 @@ test_that("an interrupted fit says how to resume, and resume = TRUE completes it
 
 test_that("an interrupted fit without model.dir says how to keep the work", {
     skip_without_python()
-    reticulate::py_run_string(paste(
-        "import mssvae.core.train as _train",
-        "_mssvae_progress = _train._progress",
-        "def _stop(epoch, total, record, **kw):",
-        "    raise KeyboardInterrupt",
-        "_train._progress = _stop", sep = "\n"))
-    on.exit(reticulate::py_run_string(
-        "_train._progress = _mssvae_progress"), add = TRUE)
-    expect_error(fit_fast(make_sce(), verbose = TRUE),
+    expect_error(interrupting_at(1L, fit_fast(make_sce(), verbose = TRUE)),
         "after 1 of at most 2 epochs; nothing was kept: give model.dir")
 })
