@@ -6,6 +6,11 @@ groups, with sparse feature-to-factor masks W that say which features belong to 
 
 import inspect
 
+from . import blas as _blas
+
+# Before anything imports torch: inside R, torch's products would otherwise run on R's BLAS.
+_BLAS_LOADING = _blas.isolate_torch_blas()
+
 __version__ = "0.99.0"
 
 from .analysis.diagnostics import support_overlaps  # noqa: E402
@@ -14,6 +19,9 @@ from .bridge.sce import read_sce, write_sce  # noqa: E402  (rpy2 is imported onl
 from .errors import FitInterrupted, MSSVAEInputError  # noqa: E402
 from .io.results import factor_gene_sets, loadings  # noqa: E402
 from .model import MSSVAE  # noqa: E402
+
+if _BLAS_LOADING == "too late":
+    _blas.warn_if_foreign()
 
 
 def fit(adata, group_key: str = "group", layer: str | None = None, likelihood: str = "nb", **kwargs) -> MSSVAE:

@@ -68,8 +68,13 @@
 #' Python package `mssvae` of the same version as this R package.
 #'
 #' @return A named list: `python` (the interpreter), `source` (where it was
-#'   chosen from), and the versions of `mssvae`, Python, NumPy, SciPy, pandas,
-#'   PyTorch and anndata.
+#'   chosen from), the versions of `mssvae`, Python, NumPy, SciPy, pandas,
+#'   PyTorch and anndata, and `torch_blas`: the library PyTorch's matrix
+#'   products run on. That is PyTorch's own (`libtorch_cpu.so`): the Python
+#'   core loads PyTorch so that R's BLAS, already in the R process, does not
+#'   take its products (which made fits several times slower). Were PyTorch
+#'   imported through reticulate before the first mssvae call, R's BLAS would
+#'   be named here, and a warning says to restart R.
 #' @seealso [mssvaeAvailable()] to test without an error, [installMSSVAE()] to
 #'   set one up.
 #' @examples

@@ -47,6 +47,7 @@ import scipy.sparse as sp
 
 from .. import __version__
 from .. import contract as C
+from ..blas import torch_blas
 from .. import pp
 from ..analysis import postprocess
 from ..analysis.ranking import rank_group_factors, rank_group_genes
@@ -99,13 +100,17 @@ def last_error() -> dict:
 
 
 def version() -> dict:
-    """Versions of the Python side: ``mssvae``, ``python``, ``numpy``, ``torch``, ``anndata``."""
+    """Versions of the Python side (``mssvae``, ``python``, ``numpy``, ``scipy``, ``pandas``,
+    ``torch``, ``anndata``), the interpreter, and ``torch_blas``: the library torch's matrix
+    products run on (:func:`mssvae.blas.torch_blas`; torch's own unless something loaded torch
+    before mssvae inside R)."""
     out = {"mssvae": __version__, "python": sys.version.split()[0], "executable": sys.executable}
     for pkg in ("numpy", "scipy", "pandas", "torch", "anndata"):
         try:
             out[pkg] = pkg_version(pkg)
         except PackageNotFoundError:  # pragma: no cover - all are dependencies
             out[pkg] = "not installed"
+    out["torch_blas"] = torch_blas()["library"] or "unknown"
     return out
 
 
