@@ -148,6 +148,28 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
     assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
 
 
+def test_a_progress_callback_sees_every_epoch_and_can_stop_the_fit(counts_adata, tmp_path, capsys):
+    import mssvae.core.train as train
+
+    seen = []
+
+    def report(epoch, total, record, final=False):
+        seen.append((epoch, total, final, record["lambda0"], np.isfinite(record["loss"])))
+
+    mssvae.fit(counts_adata.copy(), likelihood="nb", seed=1, **TINY, epochs=3, batch_size=32, progress=report,
+               threads=1)
+    assert [s[:3] for s in seen] == [(1, 3, False), (2, 3, False), (3, 3, True)]
+    assert all(s[4] for s in seen)
+    assert capsys.readouterr().err == ""  # a callback replaces the bar and the lines on stderr
+
+    # returning STOP (R's callback, when R's interrupt arrives while it draws) is Ctrl-C
+    model = MSSVAE("nb", **TINY)
+    with pytest.raises(mssvae.FitInterrupted, match="after 2 of at most 4 epochs"):
+        model.fit(counts_adata.copy(), seed=1, epochs=4, batch_size=32, model_dir=tmp_path, threads=1,
+                  progress=lambda epoch, *a, **kw: train.STOP if epoch == 2 else None)
+    assert len(model.history) == 2 and (tmp_path / train.CHECKPOINT).exists()
+
+
 def test_factor_gene_sets_and_active_factors(counts_adata):
     a = counts_adata
     model = mssvae.fit(a, likelihood="nb", **TINY, **FAST)

@@ -58,8 +58,11 @@
 #' @param threads CPU threads PyTorch may use for this fit; `NULL`: the cores
 #'   other processes leave idle when the fit starts (a core taken by another
 #'   process stalls PyTorch's threads). Default `getOption("mssvae.threads")`.
-#' @param verbose Show a progress bar (Python writes it to the standard error
-#'   stream).
+#' @param verbose Show a progress bar (epoch, loss, \eqn{\lambda_0}, how long
+#'   the supports of \eqn{W} have held, and the time left at most) and, at the
+#'   end, a message that says after how many epochs the fit stopped and why.
+#'   Default: on in interactive sessions, off while knitr knits or testthat
+#'   tests.
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning
 #'   rates of the networks and of \eqn{W}), `lambda1`, `lambda0`,
 #'   `lambda0.breaks` (the spike-and-slab scales and the gradient steps where
@@ -148,7 +151,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     n.specific = NULL, epochs = NULL, batch.size = NULL, seed = 0L,
     subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
     resume = FALSE, covariates = NULL, threads = getOption("mssvae.threads"),
-    verbose = FALSE, ...) {
+    verbose = .show_progress(), ...) {
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
     if (!isTRUE(resume) && !isFALSE(resume)) {
         stop("resume must be TRUE or FALSE", call. = FALSE)
@@ -176,7 +179,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
         },
         resume = resume,
         threads = .count_or_null(threads, "threads"),
-        progress = isTRUE(verbose),
+        progress = .fit_progress(verbose),
         group_key = grp$key,
         covariates = cov$values,
         covariate_levels = cov$levels
@@ -188,6 +191,9 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
         .feature_names(x)[rows], .sample_names(x), args)
     for (w in res$warnings) {
         warning(w, call. = FALSE)
+    }
+    if (isTRUE(verbose)) {
+        message("mssvae: ", res$metadata$stopping$message)
     }
     .store_results(x, res, rows, assay.type)
 })

@@ -158,7 +158,7 @@ def fit_arrays(
     sparsity_weight=None,
     model_dir=None,
     resume: bool = False,
-    progress: bool = False,
+    progress=False,
     group_levels=None,
     group_key=None,
     transpose: bool = True,
@@ -189,7 +189,8 @@ def fit_arrays(
         As :class:`mssvae.MSSVAE`; ``None`` means the paper's default. ``n_specific`` may be
         a dict group → K_m.
     epochs, batch_size, seed, progress, device
-        As :meth:`mssvae.MSSVAE.fit` (``None`` epochs/batch size: Table 2).
+        As :meth:`mssvae.MSSVAE.fit` (``None`` epochs/batch size: Table 2); ``progress`` may be
+        an R function, called after every epoch (``r-package/R/progress.R``).
     model_dir
         If given, checkpoints go there during the fit and the fitted model is saved there
         (``mssvae.MSSVAE.load(model_dir)`` restores it).
@@ -234,7 +235,8 @@ def fit_arrays(
             adata = linked_backed(adata, x, tmp)
         model = _model(likelihood, model_settings(n_shared, n_specific, hidden, sparsity_weight, settings))
         fit_kw = dict(epochs=None if epochs is None else int(epochs),
-                      batch_size=None if batch_size is None else int(batch_size), seed=int(seed), progress=bool(progress),
+                      batch_size=None if batch_size is None else int(batch_size), seed=int(seed),
+                      progress=progress if callable(progress) else bool(progress),
                       device=device, threads=threads)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -13,6 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Union
 
 import numpy as np
 import torch
@@ -25,6 +26,16 @@ from .priors import Lambda0Schedule
 from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, column_density, observe
 
 CHECKPOINT = "checkpoint.pt"
+
+#: What a progress callback returns to stop the fit as Ctrl-C would (checkpoint, then
+#: FitInterrupted): R's callback returns it when R's interrupt arrives while it runs, which
+#: would otherwise reach Python as an anonymous error.
+STOP = "interrupt"
+
+#: ``progress`` of :meth:`Trainer.run`: True for the bar on standard error, False for none, or a
+#: callable ``f(epoch, max_epochs, record, final)`` called after every epoch with the epoch's
+#: record (loss terms, ``step``, ``lambda0``, ``seconds``, the stopping rule's state).
+Progress = Union[bool, Callable[..., object]]
 
 
 @dataclass
@@ -175,9 +186,10 @@ class Trainer:
         return dict(epochs=self.epoch, steps=self.step, reason=reason, message=message, dense=bool(dense))
 
     # ----- the loop -----------------------------------------------------------------------------
-    def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None, progress: bool = True) -> None:
+    def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None,
+            progress: Progress = True) -> None:
         """Train from ``self.epoch`` until the stopping rule holds or a maximum is reached; on
-        Ctrl-C save and raise FitInterrupted.
+        Ctrl-C (or a progress callback's :data:`STOP`) save and raise FitInterrupted.
 
         The step itself never waits for the device: the loss terms are summed on the device and
         read once per epoch, when the loss is also checked for NaN (a failed epoch is not
@@ -189,7 +201,8 @@ class Trainer:
         n_groups = len(module.n_specific)
         if self.step is None:
             self.step = self.epoch * steps_per_epoch(n_total, s.batch_size)
-        progress = progress and ranks.is_main
+        report = (progress if callable(progress) else _progress if progress else None) if ranks.is_main else None
+        terminal = report is _progress
         checkpoint_dir = checkpoint_dir if ranks.is_main else None
         try:
             net = ranks.wrap(module)  # DistributedDataParallel for several processes
@@ -242,13 +255,16 @@ class Trainer:
                     record.update({k: v for k, v in rule.items() if v == v})  # no improvement before two windows
                 self.history.append(record)
                 self.epoch += 1
-                if progress:
-                    _progress(self.epoch, s.epochs, record, final=self.stop_reason is not None)
+                final = (self.stop_reason is not None or self.epoch >= s.epochs
+                         or (s.max_steps is not None and self.step >= s.max_steps))
+                stop = report is not None and report(self.epoch, s.epochs, record, final=final)
                 if checkpoint_dir is not None and (self.epoch % s.checkpoint_every == 0 or self.stop_reason is not None
                                                    or self.epoch == s.epochs):
                     self.save_checkpoint(checkpoint_dir, extra or {})
+                if stop == STOP:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
-            if progress and sys.stderr.isatty():
+            if terminal and sys.stderr.isatty():
                 sys.stderr.write("\n")
             where = ""
             if checkpoint_dir is not None:
@@ -261,7 +277,7 @@ class Trainer:
         finally:
             ranks.unwrap(module)
             module.eval()
-        if progress and sys.stderr.isatty():
+        if terminal and sys.stderr.isatty():
             sys.stderr.write("\n")
 
 

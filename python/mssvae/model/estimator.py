@@ -18,7 +18,7 @@ from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
 from ..core.hardware import check_threads, default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
-from ..core.train import CHECKPOINT, Trainer, default_batch_size, warn_short_schedule
+from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn_short_schedule
 from ..errors import MSSVAEInputError
 from ..io.covariates import CovariateEncoding, covariate_frame
 from ..io.inputs import check_values, is_anndata, resolve_groups, select_columns, unpack
@@ -106,7 +106,7 @@ class MSSVAE:
         batch_size: int | None = None,
         seed: int = 0,
         device: str = "auto",
-        progress: bool = True,
+        progress: Progress = True,
         model_dir: str | Path | None = None,
         resume: bool = False,
         covariate_keys=None,
@@ -118,6 +118,11 @@ class MSSVAE:
         Results are written into the AnnData (see ``write_results``). With ``model_dir``,
         checkpoints are saved there during training; ``resume=True`` continues from one.
         Ctrl-C raises :class:`mssvae.FitInterrupted` after keeping the work done.
+
+        ``progress``: True draws a bar on standard error with a line at the start and one at the
+        end; False is silent; a callable ``f(epoch, max_epochs, record, final)`` is called after
+        every epoch instead (R's progress bar), and may return :data:`mssvae.core.train.STOP` to
+        stop the fit as Ctrl-C would.
 
         Covariates (optional; :mod:`mssvae.io.covariates`): ``covariate_keys`` names ``obs``
         columns (e.g. ``["batch", "donor"]``), or ``covariates`` gives them as a DataFrame or a
@@ -164,8 +169,8 @@ class MSSVAE:
             runtime=dict(device=str(dev), precision=precision, precision_reason=why, threads=n_threads,
                          batch_size=int(s.batch_size)),
             covariates=None if encoding is None else encoding.to_dict(), distributed=ranks.record())
-        progress = progress and ranks.is_main
-        if progress:
+        progress = progress if ranks.is_main else False
+        if progress is True:
             _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}"
                  + (f" in each of {ranks.world_size} processes ({ranks.backend})" if ranks.active else "") + ", "
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
@@ -186,7 +191,7 @@ class MSSVAE:
             finally:
                 self.history = trainer.history
                 state.stopping = trainer.summary()
-            if progress:
+            if progress is True:
                 _say(f"mssvae: {state.stopping['message']}")
             if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
                 self.write_results(data, layer=layer, groups=groups, covariates=covariates)

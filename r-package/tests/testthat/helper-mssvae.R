@@ -42,17 +42,22 @@ make_se <- function(...) {
 FAST <- list(n.shared = 3L, n.specific = 2L, hidden = c(8L, 6L), epochs = 2L,
     batch.size = 32L, seed = 0L, threads = 1L, lambda0.breaks = c(1L, 2L))
 
-# `code` run while the trainer raises KeyboardInterrupt (Ctrl-C) where it draws
-# its progress, at the end of epoch `epoch` (fits with verbose = TRUE)
+# `code` run while the trainer raises KeyboardInterrupt (Ctrl-C) as it starts
+# epoch `epoch` + 1, after `epoch` epochs (as R's interrupt reaches Python
+# through reticulate)
 interrupting_at <- function(epoch, code) {
     reticulate::py_run_string(sprintf(paste(
         "import mssvae.core.train as _train",
-        "_mssvae_progress = _train._progress",
-        "def _stop(epoch, total, record, **kw):",
-        "    if epoch >= %d:",
+        "_mssvae_batches = _train.epoch_batches",
+        "_mssvae_calls = [0]",
+        "def _stop(*args, **kw):",
+        "    _mssvae_calls[0] += 1",
+        "    if _mssvae_calls[0] > %d:",
         "        raise KeyboardInterrupt",
-        "_train._progress = _stop", sep = "\n"), as.integer(epoch)))
-    on.exit(reticulate::py_run_string("_train._progress = _mssvae_progress"))
+        "    return _mssvae_batches(*args, **kw)",
+        "_train.epoch_batches = _stop", sep = "\n"), as.integer(epoch)))
+    on.exit(reticulate::py_run_string(
+        "_train.epoch_batches = _mssvae_batches"))
     code
 }
 

@@ -222,3 +222,41 @@ test_that("an interrupted fit without model.dir says how to keep the work", {
     expect_error(interrupting_at(1L, fit_fast(make_sce(), verbose = TRUE)),
         "after 1 of at most 2 epochs; nothing was kept: give model.dir")
 })
+
+test_that("progress is shown in interactive sessions only, not under knitr or testthat", {
+    expect_false(mssvae:::.show_progress())  # testthat runs this
+    withr::local_envvar(TESTTHAT = "false")
+    expect_identical(mssvae:::.show_progress(), interactive())
+    withr::local_options(knitr.in.progress = TRUE)
+    expect_false(mssvae:::.show_progress())
+})
+
+test_that("the progress callback draws epochs and turns an interrupt into a stop", {
+    expect_false(mssvae:::.fit_progress(FALSE))
+    withr::local_options(cli.progress_show_after = 0, cli.dynamic = FALSE)
+    draw <- function() {
+        f <- mssvae:::.fit_progress(TRUE)
+        out <- list(f(1L, 3L, list(loss = 12.5, lambda0 = 1)),
+            f(3L, 3L, list(loss = 10.25, lambda0 = 15, stable_epochs = 2L),
+                final = TRUE))
+        out
+    }
+    shown <- paste(capture.output(res <- draw(), type = "message"),
+        collapse = "\n")
+    expect_null(res[[1]])
+    expect_match(shown, "epoch 3/3 loss 10.25 \u03bb0 15 stable 2")
+    # R's interrupt while the bar is drawn (here, as the loss is read): the
+    # trainer is told to stop
+    record <- new.env()
+    record$lambda0 <- 1
+    makeActiveBinding("loss", function() signalCondition(
+        structure(class = c("interrupt", "condition"), list())), record)
+    f <- mssvae:::.fit_progress(TRUE)
+    expect_identical(f(1L, 3L, record), "interrupt")
+})
+
+test_that("a fit with verbose = TRUE ends with a message that says why it stopped", {
+    skip_without_python()
+    expect_message(fit_fast(make_sce(), verbose = TRUE),
+        "mssvae: stopped after 2 epochs \\(.*steps\\): reached the maximum")
+})
