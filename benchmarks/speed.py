@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import cpu_model  # noqa: E402
 
 HIDDEN = (256, 128)
 N_SHARED, N_SPECIFIC, N_GROUPS = 50, 10, 3
@@ -149,17 +151,6 @@ def run_sparse(n: int, g: int, density: float, epochs: int, seed: int = 0, devic
             "seconds": time.perf_counter() - t,
             "dense_gb": n * g * 4 / 2**30, "csr_gb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**30,
             "peak_rss_gb_before_fit": rss_data, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load() -> str:
