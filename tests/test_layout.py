@@ -74,11 +74,6 @@ def test_no_import_cycles_and_no_imports_hidden_in_functions():
     assert not cycles, f"import cycles: {cycles}"
 
 
-def test_no_source_file_over_400_lines():
-    long = {str(p.relative_to(ROOT)): p.read_text().count("\n") for p in ROOT.rglob("*.py")}
-    assert {k: v for k, v in long.items() if v > 400} == {}
-
-
 def test_every_setting_reaches_the_command_line():
     names = [row["name"] for row in settings_table()]
     options = {p.name for p in fit_cmd.params}
