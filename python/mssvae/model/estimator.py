@@ -26,7 +26,7 @@ from .settings import Settings
 from .start import module_kwargs, nonconstant, specific_sizes
 from .state import FittedState, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
-from ..io.results import write_results
+from ..io.results import gene_set_threshold, warn_inactive, write_results
 
 MODEL_FILE = "model.pt"
 SETTINGS_FILE = "settings.json"
@@ -188,6 +188,8 @@ class MSSVAE:
                 state.stopping = trainer.summary()
             if progress:
                 _say(f"mssvae: {state.stopping['message']}")
+            if ranks.is_main:
+                warn_inactive(self._w(), s.likelihood)
             if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
                 self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
@@ -242,9 +244,17 @@ class MSSVAE:
         """Per-epoch loss and its components."""
         return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
 
-    def active_factors(self, threshold: float = 0.5) -> pd.DataFrame:
-        """One row per factor with some |W| above ``threshold``: block, number of features
-        (``n_genes``), max |W|, η and the top features (``top_genes``)."""
+    @property
+    def gene_set_threshold(self) -> float:
+        """The |W| above which gene sets and active factors count a feature: the paper's 0.5 (§5)
+        where W is on its scale, less where the fit shrank W
+        (:func:`mssvae.io.results.gene_set_threshold`, recorded as ``.uns["mssvae"]["gene_set_threshold"]``)."""
+        return gene_set_threshold(self._w())
+
+    def active_factors(self, threshold: float | None = None) -> pd.DataFrame:
+        """One row per factor with some |W| above ``threshold`` (None: :attr:`gene_set_threshold`):
+        block, number of features (``n_genes``), max |W|, η and the top features (``top_genes``)."""
+        threshold = self.gene_set_threshold if threshold is None else float(threshold)
         rows = []
         blocks = {"shared": self.W_shared, **self.W_specific}
         eta = self.eta
@@ -339,7 +349,7 @@ class MSSVAE:
                                 covariates=covariates)
 
     def rank_group_factors(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
-                           threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
+                           threshold: float | None = None, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
         """``group``'s factors ranked by the log-likelihood lost when each alone is zeroed, with
         their top genes by |W|; see :func:`mssvae.analysis.ranking.rank_group_factors`."""
         return rank_group_factors(self, data, group, group_key=group_key, layer=layer, groups=groups,
