@@ -144,13 +144,13 @@ def loadings(adata) -> pd.DataFrame:
 
 
 def fit_threshold(adata, threshold: float | None = None) -> float:
-    """``threshold`` if given, else the fit's gene-set threshold: the one recorded in
-    ``.uns["mssvae"]["gene_set_threshold"]`` or, for results written without it,
-    :func:`gene_set_threshold` of the AnnData's W."""
+    """``threshold`` if given, else the fit's gene-set threshold recorded in
+    ``.uns["mssvae"]["gene_set_threshold"]``; results written without it (before 2026-12-06)
+    are read at the paper's 0.5, as R's ``factorGeneSets()`` reads them."""
     if threshold is not None:
         return float(threshold)
     recorded = _uns(adata).get(C.GENE_SET_THRESHOLD)
-    return float(recorded) if recorded is not None else gene_set_threshold(loadings(adata).to_numpy())
+    return float(recorded) if recorded is not None else PAPER_GENE_SET_THRESHOLD
 
 
 def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
