@@ -45,7 +45,7 @@ def test_wide_gaussian_gene_sets_hold_the_planted_programs():
         model = mssvae.fit(a, likelihood="gaussian", n_shared=6, n_specific=2, epochs=150, lambda0_breaks=(30, 180),
                            seed=0, threads=1, progress=False)
     t = a.uns[C.UNS][C.GENE_SET_THRESHOLD]
-    assert t == model.gene_set_threshold < 0.5
+    assert 0.03 <= t < 0.5
     sets = mssvae.factor_gene_sets(a)
     truth = np.hstack([a.varm[C.TRUE_W_SHARED], a.varm[C.TRUE_W_SPECIFIC]]) != 0
     planted = [set(a.var_names[truth[:, j]]) for j in range(truth.shape[1])]

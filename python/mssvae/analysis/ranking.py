@@ -40,6 +40,7 @@ from ..contract import FACTOR_COLUMNS, GENE_COLUMNS
 from ..core.batches import Batches
 from ..core.module import log_nb
 from ..errors import MSSVAEInputError
+from ..io.results import gene_set_threshold
 
 
 # ----- the model's likelihood at posterior means --------------------------------------------------
@@ -184,7 +185,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         As :func:`rank_group_genes`.
     threshold : float or None
         |W| above which a gene counts as loading on the factor; None: the model's
-        ``gene_set_threshold`` (§5's 0.5 where W is on its scale).
+        gene-set threshold (:func:`mssvae.io.results.gene_set_threshold`; §5's 0.5 where W is on its scale).
     n_top : int
         Genes listed per factor.
 
@@ -197,7 +198,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
-    threshold = model.gene_set_threshold if threshold is None else float(threshold)
+    threshold = gene_set_threshold(model._w()) if threshold is None else float(threshold)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)

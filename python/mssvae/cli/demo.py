@@ -10,6 +10,7 @@ import click
 from ..analysis.diagnostics import overlap_notes
 from ..analysis.plotting import plot_loadings
 from ..io.example import example_data
+from ..io.results import fit_threshold
 from ..model import MSSVAE
 from .common import friendly_errors, threshold_line
 
@@ -37,7 +38,7 @@ def run_demo(out_dir: Path, group_key: str = "lineage", epochs: int | None = Non
     adata.write_h5ad(h5ad)
     png = plot_loadings(adata, out_dir / "loadings.png")
     table = model.active_factors()
-    click.echo(threshold_line(model.gene_set_threshold))
+    click.echo(threshold_line(fit_threshold(adata)))
     for block, title in (("shared", "Shared across all groups"), (None, "Group-specific")):
         rows = table[table.block == "shared"] if block else table[table.block != "shared"]
         click.echo(f"\n{title}: {len(rows)} active factors")

@@ -244,25 +244,16 @@ class MSSVAE:
         """Per-epoch loss and its components."""
         return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
 
-    @property
-    def gene_set_threshold(self) -> float:
-        """The |W| above which gene sets and active factors count a feature: the paper's 0.5 (§5)
-        where W is on its scale, less where the fit shrank W
-        (:func:`mssvae.io.results.gene_set_threshold`, recorded as ``.uns["mssvae"]["gene_set_threshold"]``)."""
-        return gene_set_threshold(self._w())
-
     def active_factors(self, threshold: float | None = None) -> pd.DataFrame:
-        """One row per factor with some |W| above ``threshold`` (None: :attr:`gene_set_threshold`):
-        block, number of features (``n_genes``), max |W|, η and the top features (``top_genes``)."""
-        threshold = self.gene_set_threshold if threshold is None else float(threshold)
-        rows = []
-        blocks = {"shared": self.W_shared, **self.W_specific}
-        eta = self.eta
-        for block, W in blocks.items():
+        """One row per factor with some |W| above ``threshold`` (None: the fit's threshold,
+        :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
+        max |W|, η and the top features (``top_genes``)."""
+        threshold = gene_set_threshold(self._w()) if threshold is None else float(threshold)
+        rows, eta = [], self.eta
+        for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
                 w = W[col].abs()
-                n = int((w > threshold).sum())
-                if n == 0:
+                if (n := int((w > threshold).sum())) == 0:
                     continue
                 top = w.sort_values(ascending=False).index[: min(n, 10)]
                 rows.append(dict(factor=col, block=block, n_genes=n, max_abs_w=float(w.max()), eta=float(eta[col]),
