@@ -5,8 +5,8 @@ are read from the same W:
 
 - ``0.5``: the paper's fixed §5 threshold;
 - ``0.03``: the support threshold (``contract.DEFAULT_THRESHOLD``, W's noise floor);
-- ``fit``: :func:`mssvae.io.results.gene_set_threshold`, min(0.5, max(0.03, 0.1 × the median
-  over active factors of their largest |W|)).
+- ``fit``: :func:`mssvae.io.results.gene_set_threshold`, min(0.5, max(0.03, 0.1 × the smallest
+  peak |W| of an active factor)).
 
 Scores: the Jaccard of each planted program with its best-matching gene set (median over the
 programs, and how many reach 0.8), the number of non-empty sets, and the support consensus of

@@ -17,8 +17,11 @@ def test_threshold_is_the_papers_on_its_scale_and_follows_a_smaller_w():
     W = np.zeros((100, 4))
     W[:10, 0], W[10:20, 1] = 8.0, 5.0  # §4.1's scale: the paper's 0.5
     assert gene_set_threshold(W) == 0.5
-    W[:10, 0], W[10:20, 1] = 0.8, 0.6  # a shrunk W: a tenth of the median column peak
-    assert gene_set_threshold(W) == pytest.approx(0.07)
+    W[:10, 0], W[10:20, 1] = 0.8, 0.6  # a shrunk W: a tenth of the smallest active peak
+    assert gene_set_threshold(W) == pytest.approx(0.06)
+    W[20:30, 2] = 0.2  # each column's scale is its own: the weakest active factor sets it
+    assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
+    W[:30, :3] = 0.0
     W[:10, 0], W[10:20, 1] = 0.1, 0.12  # never below the support threshold (W's noise floor)
     assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
     W[:, :] = 0.01  # nothing active

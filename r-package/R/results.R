@@ -74,9 +74,9 @@
 #' near 0.05-0.15 while its supports are right, so a fixed 0.5 returns nothing.
 #' Each fit therefore records its own threshold,
 #' `metadata(x)$MSSVAE$gene_set_threshold`: \eqn{\min(0.5, \max(0.03, 0.1
-#' s))}, with \eqn{s} the median over the active factors of their largest
-#' \eqn{|W|}. It is the paper's 0.5 wherever \eqn{W} keeps its scale (the
-#' paper's simulations, the negative binomial model) and never below 0.03, the
+#' s))}, with \eqn{s} the smallest largest-\eqn{|W|} of an active factor
+#' (each factor's scale is its own). It is the paper's 0.5 where every active
+#' factor peaks at 5 or more, and never below 0.03, the
 #' noise floor of \eqn{W} under which entries are zero in all but name.
 #' [summarizeMSSVAE()] prints it. The default `threshold = NULL` uses it (0.5
 #' for results written before it was recorded).

@@ -3,18 +3,19 @@
 
 test_that("default gene sets of a wide Gaussian fit hold every planted program", {
     skip_if_not(mssvaeAvailable())
-    sim <- reticulate::import("mssvae.sim", convert = TRUE)
-    a <- sim$simulate("wide", seed = 0L, n_per_group = 60L,
+    sim <- reticulate::import("mssvae.sim", convert = FALSE)
+    a <- sim$simulate("wide", seed = 0L, n_per_group = 80L,
         n_features = 800L, n_shared = 2L, shared_size = 80L,
         specific_size = 50L)
-    genes <- as.character(a$var_names$tolist())
-    x <- t(reticulate::py_to_r(a$X))
-    dimnames(x) <- list(genes, as.character(a$obs_names$tolist()))
+    py <- reticulate::py_to_r
+    genes <- as.character(py(a$var_names$tolist()))
+    x <- t(py(a$X))
+    dimnames(x) <- list(genes, as.character(py(a$obs_names$tolist())))
     se <- SummarizedExperiment(assays = list(logexpr = x),
         colData = S4Vectors::DataFrame(group = as.character(
-            a$obs$group$astype("str")$tolist()), row.names = colnames(x)))
-    truth <- cbind(reticulate::py_to_r(a$varm[["true_W_shared"]]),
-        reticulate::py_to_r(a$varm[["true_W_specific"]])) != 0
+            py(a$obs$group$astype("str")$tolist())), row.names = colnames(x)))
+    truth <- cbind(py(a$varm$`__getitem__`("true_W_shared")),
+        py(a$varm$`__getitem__`("true_W_specific"))) != 0
     fit <- suppressWarnings(fitMSSVAE(se, group = "group",
         assay.type = "logexpr", likelihood = "gaussian", n.shared = 6L,
         n.specific = 2L, epochs = 150L, lambda0.breaks = c(30L, 180L),
