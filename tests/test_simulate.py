@@ -118,7 +118,7 @@ def test_seeds_reproduce_and_differ(design, sizes):
 
 
 def test_registry():
-    assert set(DESIGNS) == {"gaussian", "rnaseq", "splatter2", "toy", "leakage"}
+    assert set(DESIGNS) == {"gaussian", "rnaseq", "splatter2", "toy", "leakage", "wide"}
     assert np.array_equal(simulate("gaussian", seed=4, n_per_group=20).X, gaussian(n_per_group=20, seed=4).X)
     with pytest.raises(ValueError, match="unknown design"):
         simulate("nope")
@@ -229,3 +229,13 @@ def test_h5ad_round_trip(tmp_path, design, sizes):
     assert list(sim_back[GROUPS]) == sim[GROUPS]
     assert [int(k) for k in sim_back[N_SPECIFIC]] == sim[N_SPECIFIC]
     assert list(back.obs[GROUP_COLUMN]) == list(adata.obs[GROUP_COLUMN])
+
+
+def test_wide_programs_are_disjoint_and_group_specific():
+    a = simulate("wide", seed=1, n_per_group=10, n_features=1000, n_shared=2, shared_size=50, specific_size=30)
+    truth = np.hstack([a.varm["true_W_shared"], a.varm["true_W_specific"]]) != 0
+    assert truth.sum(0).tolist() == [50, 50, 30, 30, 30] and truth.sum(1).max() == 1
+    g1 = (a.obs["group"] == "group1").to_numpy()
+    assert np.all(a.obsm["true_z_specific"][~g1] != 0)  # every sample has its own group's factor
+    with pytest.raises(ValueError, match="the programs need"):
+        simulate("wide", n_features=100)

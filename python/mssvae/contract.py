@@ -21,6 +21,7 @@ HISTORY = "history"
 SETTINGS = "settings"
 VERSIONS = "versions"
 RUNTIME = "runtime"  # device, resolved precision and why, CPU threads, batch size
+GENE_SET_THRESHOLD = "gene_set_threshold"  # the |W| above which gene sets and active factors count a gene (io.results.gene_set_threshold)
 STOPPING = "stopping"  # epochs and steps run, why the fit ended, whether W was still dense
 DISTRIBUTED = "distributed"  # the processes that trained the model: world_size (1: an ordinary fit) and backend ("none", "gloo", "nccl")
 COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)

@@ -18,7 +18,8 @@
 #'     plotLoadings(sce, max.genes = 40)
 #' }
 #' @export
-plotLoadings <- function(x, threshold = 0.5, which = "all", max.genes = 60L) {
+plotLoadings <- function(x, threshold = NULL, which = "all", max.genes = 60L) {
+    threshold <- .fit_threshold(x, threshold)
     df <- loadingsTable(x, which = which, active.only = TRUE,
         threshold = threshold)
     if (!nrow(df)) {
@@ -123,8 +124,8 @@ plotLoss <- function(x, components = NULL) {
     .no_results()
 }
 
-.activity <- function(W) {
-    n <- colSums(abs(W) > 0.5, na.rm = TRUE)
+.activity <- function(W, threshold) {
+    n <- colSums(abs(W) > threshold, na.rm = TRUE)
     m <- apply(abs(W), 2, max, na.rm = TRUE)
     order(-n, -m)
 }
@@ -156,7 +157,8 @@ plotLoss <- function(x, components = NULL) {
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
 #' @param type `"shared"` or `"specific"`.
 #' @param dims Two factors to plot (names or indices within the block). `NULL`:
-#'   the two most active (most genes with \eqn{|W| > 0.5}).
+#'   the two most active (most genes above the fit's gene-set threshold, see
+#'   [factorGeneSets()]).
 #' @param colour.by A `colData` column (default `"MSSVAE_group"`, the groups of
 #'   the fit) or one value per sample.
 #' @param point.size Point size.
@@ -176,16 +178,16 @@ plotLatents <- function(x, type = c("shared", "specific"), dims = NULL,
     col <- .colour_values(x, colour.by)
     Z <- .latents(x, type)
     p <- if (type == "shared") {
-        .plot_shared(Z, blocks$shared, dims, col)
+        .plot_shared(Z, blocks$shared, dims, col, .fit_threshold(x))
     } else {
-        .plot_specific(x, Z, blocks, dims, col)
+        .plot_specific(x, Z, blocks, dims, col, .fit_threshold(x))
     }
     p + ggplot2::geom_point(size = point.size, alpha = 0.8) +
         ggplot2::theme_bw(base_size = 9)
 }
 
-.plot_shared <- function(Z, W, dims, col) {
-    d <- if (is.null(dims)) .activity(W)[c(1L, 2L)] else dims
+.plot_shared <- function(Z, W, dims, col, threshold) {
+    d <- if (is.null(dims)) .activity(W, threshold)[c(1L, 2L)] else dims
     if (is.character(d)) d <- match(d, colnames(Z))
     if (length(d) != 2L || anyNA(d) || any(d < 1 | d > ncol(Z))) {
         stop(sprintf("dims must name two of the shared factors (%s)",
@@ -199,7 +201,7 @@ plotLatents <- function(x, type = c("shared", "specific"), dims = NULL,
             title = "Shared latents")
 }
 
-.plot_specific <- function(x, Z, blocks, dims, col) {
+.plot_specific <- function(x, Z, blocks, dims, col, threshold) {
     grp <- SummarizedExperiment::colData(x)$MSSVAE_group
     if (is.null(grp)) {
         stop("colData(x)$MSSVAE_group is missing: the groups of the samples ",
@@ -208,7 +210,7 @@ plotLatents <- function(x, type = c("shared", "specific"), dims = NULL,
     parts <- lapply(names(blocks)[-1], function(g) {
         W <- blocks[[g]]
         if (ncol(W) < 2L) return(NULL)
-        d <- if (is.null(dims)) .activity(W)[c(1L, 2L)] else dims
+        d <- if (is.null(dims)) .activity(W, threshold)[c(1L, 2L)] else dims
         if (is.character(d)) {
             d <- match(sub(paste0("^", g, "_"), "", d), seq_len(ncol(W)))
         }

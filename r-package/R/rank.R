@@ -30,7 +30,8 @@
 #'   `colData` columns of the fit. Both decodings keep each sample's covariate
 #'   offset, so the ratio isolates the group's factors.
 #' @param threshold For `rankGroupFactors()`: \eqn{|W|} above which a gene loads
-#'   on a factor (the paper's section 5 uses 0.5).
+#'   on a factor; `NULL`: the fit's gene-set threshold (see [factorGeneSets()];
+#'   the paper's section 5 uses 0.5).
 #' @param n.top For `rankGroupFactors()`: genes listed per factor.
 #' @return `rankGroupGenes()`: a data.frame with one row per fitted gene, sorted
 #'   by `score`: `gene`, `score` (the log-likelihood ratio summed over the
@@ -64,7 +65,7 @@ rankGroupGenes <- function(x, group, model.dir = NULL, assay.type = NULL,
 
 #' @rdname rankGroupGenes
 #' @export
-rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L,
+rankGroupFactors <- function(x, group, threshold = NULL, n.top = 10L,
     model.dir = NULL, assay.type = NULL, threads = getOption("mssvae.threads"),
     covariates = NULL) {
     .rank(x, group, "factor", model.dir, assay.type, threads,
@@ -72,17 +73,14 @@ rankGroupFactors <- function(x, group, threshold = 0.5, n.top = 10L,
 }
 
 .rank <- function(x, group, level, model.dir, assay.type, threads,
-    threshold = 0.5, n.top = 10L, covariates = NULL) {
+    threshold = NULL, n.top = 10L, covariates = NULL) {
     blocks <- .loading_blocks(x) # stops unless x holds MSSVAE results
+    threshold <- .fit_threshold(x, threshold)
     group <- .rank_group(group, names(blocks)[-1])
     md <- S4Vectors::metadata(x)$MSSVAE
     model.dir <- .rank_model_dir(model.dir, md)
     if (is.null(assay.type)) {
         assay.type <- if (is.null(md$assay_type)) "counts" else md$assay_type
-    }
-    if (!is.numeric(threshold) || length(threshold) != 1L ||
-        is.na(threshold) || threshold < 0) {
-        stop("threshold must be a single number >= 0", call. = FALSE)
     }
     rows <- if (is.null(md$subset_row)) seq_len(nrow(x)) else md$subset_row
     mat <- .get_assay(x, assay.type)

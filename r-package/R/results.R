@@ -57,7 +57,7 @@
 #' Gene sets of the factors
 #'
 #' The features whose absolute loading exceeds `threshold` in each factor: the
-#' gene sets \eqn{C_k = \{g : |W_{gk}| > 0.5\}} of the paper's section 5,
+#' gene sets \eqn{C_k = \{g : |W_{gk}| > t\}} of the paper's section 5,
 #' ordered by \eqn{|W|}. The list is ready for
 #' `clusterProfiler::compareCluster(geneClusters = factorGeneSets(x), fun =
 #' "enrichGO", ...)`, `clusterProfiler::enricher()` or [enrichFactorSets()].
@@ -67,9 +67,23 @@
 #' prior to switch genes off), and such a set tests nothing. Fit longer, or
 #' raise `threshold`.
 #'
+#' **The threshold of a fit.** The paper uses \eqn{t = 0.5}, on loadings whose
+#' scale is that of their start (1). The scale of \eqn{W} is not identified in
+#' the Gaussian model (the decoder can grow while \eqn{W} shrinks), and on wide
+#' data (a few hundred samples, thousands of genes) a fit's largest loadings lie
+#' near 0.05-0.15 while its supports are right, so a fixed 0.5 returns nothing.
+#' Each fit therefore records its own threshold,
+#' `metadata(x)$MSSVAE$gene_set_threshold`: \eqn{\min(0.5, \max(0.03, 0.1
+#' s))}, with \eqn{s} the smallest largest-\eqn{|W|} of an active factor
+#' (each factor's scale is its own). It is the paper's 0.5 where every active
+#' factor peaks at 5 or more, and never below 0.03, the
+#' noise floor of \eqn{W} under which entries are zero in all but name.
+#' [summarizeMSSVAE()] prints it. The default `threshold = NULL` uses it (0.5
+#' for results written before it was recorded).
+#'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
-#' @param threshold Keep features with \eqn{|W| >} `threshold` (the paper uses
-#'   0.5).
+#' @param threshold Keep features with \eqn{|W| >} `threshold`; `NULL`: the
+#'   fit's gene-set threshold (see Details; the paper uses 0.5).
 #' @param which `"all"`, `"shared"`, or one or more group names.
 #' @param min.size Leave out factors with fewer features (inactive factors have
 #'   none).
@@ -86,9 +100,10 @@
 #'     lengths(sets)
 #' }
 #' @export
-factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L,
+factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
     id.column = NULL) {
     all <- .loading_blocks(x)
+    threshold <- .fit_threshold(x, threshold)
     blocks <- .select_blocks(all, which)
     ids <- .gene_ids(x, id.column)
     out <- list()
@@ -104,6 +119,20 @@ factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L,
     fitted <- rowSums(!is.na(do.call(cbind, all))) > 0L
     .warn_dense_sets(out, sum(fitted), threshold)
     out
+}
+
+# The |W| of a fit's gene sets: `threshold` if given, else the one recorded by
+# the fit (mssvae.io.results.gene_set_threshold), else the paper's 0.5.
+.fit_threshold <- function(x, threshold = NULL) {
+    if (is.null(threshold)) {
+        threshold <- S4Vectors::metadata(x)$MSSVAE$gene_set_threshold
+        if (is.null(threshold)) threshold <- 0.5
+    }
+    if (!is.numeric(threshold) || length(threshold) != 1L ||
+        is.na(threshold) || threshold < 0) {
+        stop("threshold must be NULL or a single number >= 0", call. = FALSE)
+    }
+    as.numeric(threshold)
 }
 
 .warn_dense_sets <- function(sets, n.features, threshold) {
@@ -136,8 +165,9 @@ factorGeneSets <- function(x, threshold = 0.5, which = "all", min.size = 1L,
 #' }
 #' @export
 loadingsTable <- function(x, which = "all", active.only = FALSE,
-    threshold = 0.5) {
+    threshold = NULL) {
     blocks <- .select_blocks(.loading_blocks(x), which)
+    threshold <- .fit_threshold(x, threshold)
     parts <- lapply(names(blocks), function(b) {
         W <- blocks[[b]]
         if (!ncol(W)) {
@@ -170,7 +200,8 @@ loadingsTable <- function(x, which = "all", active.only = FALSE,
 #' Active factors and their top genes
 #'
 #' A summary of the factors with at least one \eqn{|W| >} `threshold`: the
-#' shared factors found in every group and each group's own factors.
+#' shared factors found in every group and each group's own factors. The
+#' default threshold is the fit's own (see [factorGeneSets()]).
 #'
 #' @inheritParams factorGeneSets
 #' @param n.top Number of top features to list.
@@ -186,8 +217,9 @@ loadingsTable <- function(x, which = "all", active.only = FALSE,
 #'     activeFactors(sce, n.top = 3)
 #' }
 #' @export
-activeFactors <- function(x, threshold = 0.5, which = "all", n.top = 10L) {
+activeFactors <- function(x, threshold = NULL, which = "all", n.top = 10L) {
     blocks <- .select_blocks(.loading_blocks(x), which)
+    threshold <- .fit_threshold(x, threshold)
     md <- S4Vectors::metadata(x)$MSSVAE
     eta <- c(md$eta_shared, md$eta_specific)
     rows <- list()

@@ -3,12 +3,14 @@
 #' Summarise a fit
 #'
 #' What a fit holds, in a few lines: the model, the groups and their sizes, the
-#' factors per block and how many are active (some \eqn{|W| >} `threshold`), the
+#' factors per block and how many are active (some \eqn{|W| >} `threshold`,
+#' by default the fit's gene-set threshold, see [factorGeneSets()]), the
 #' training (epochs, final loss, time), covariates, folded programs, warnings
 #' and the versions used. `print()` shows it.
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
-#' @param threshold \eqn{|W|} above which a factor counts as active.
+#' @param threshold \eqn{|W|} above which a factor counts as active; `NULL`:
+#'   the fit's gene-set threshold, `metadata(x)$MSSVAE$gene_set_threshold`.
 #' @return An object of class `MSSVAEsummary`: a list with `likelihood`,
 #'   `group_key`, `n_features` (fitted), `n_samples`, `blocks` (a data.frame:
 #'   `block`, `samples`, `factors`, `active`, `largest_set`), `epochs`,
@@ -22,8 +24,9 @@
 #'     summarizeMSSVAE(sce)
 #' }
 #' @export
-summarizeMSSVAE <- function(x, threshold = 0.5) {
+summarizeMSSVAE <- function(x, threshold = NULL) {
     blocks <- .loading_blocks(x)
+    threshold <- .fit_threshold(x, threshold)
     md <- S4Vectors::metadata(x)$MSSVAE
     h <- md$history
     sizes <- table(SummarizedExperiment::colData(x)$MSSVAE_group)
@@ -66,8 +69,15 @@ print.MSSVAEsummary <- function(x, ...) {
             x$group_key), "\n", sep = "")
     cat(sprintf("training: %s epochs, final loss %.4g, %.1f s\n",
         x$epochs, x$final_loss, x$seconds))
-    cat(sprintf("factors active at |W| > %g:\n", x$threshold))
+    cat(sprintf("factors active at |W| > %.3g (%s):\n", x$threshold,
+        if (x$threshold >= 0.5) "the paper's gene-set threshold" else
+            "the fit's gene-set threshold, below 0.5 as its W is smaller"))
     tab <- x$blocks
+    if (!sum(tab$active)) {
+        cat(.sprintf(c("no factor is active: every gene set is empty. Try a ",
+            "smaller sparsity.weight, more epochs, fewer genes, or for the ",
+            "Gaussian model lipschitz.decoder = TRUE\n")))
+    }
     names(tab) <- c("block", "samples", "factors", "active", "largest set")
     print(tab, row.names = FALSE)
     if (length(x$covariates)) {

@@ -15,14 +15,14 @@ import itertools
 
 import pandas as pd
 
-from ..io.results import factor_names, loadings
+from ..io.results import factor_names, fit_threshold, loadings
 
 
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5, min_contained: float = 0.7) -> pd.DataFrame:
+def support_overlaps(adata, threshold: float | None = None, min_jaccard: float = 0.5, min_contained: float = 0.7) -> pd.DataFrame:
     """Pairs and sets of factors whose supports (|W| > ``threshold``) overlap strongly.
 
     Returns a table with one row per finding: ``kind`` is ``"shared in every group"`` (one column
@@ -30,9 +30,11 @@ def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5, mi
     the group blocks), ``"split"`` (two columns of one block with Jaccard ≥ ``min_jaccard``: one
     program split, or two mixed) or ``"nested"`` (a smaller column of one block with at least
     ``min_contained`` of its support inside a larger one's, below the Jaccard cut: a satellite).
-    ``jaccard`` is the Jaccard index, or for ``"nested"`` the contained fraction.
+    ``jaccard`` is the Jaccard index, or for ``"nested"`` the contained fraction. ``threshold``
+    None: the fit's gene-set threshold (:func:`mssvae.io.results.fit_threshold`).
     """
     W = loadings(adata)
+    threshold = fit_threshold(adata, threshold)
     blocks = factor_names(adata)
     support = {c: set(W.index[W[c].abs() > threshold]) for c in W.columns}
     active = {b: [c for c in cols if support[c]] for b, cols in blocks.items()}
@@ -60,7 +62,7 @@ def support_overlaps(adata, threshold: float = 0.5, min_jaccard: float = 0.5, mi
     return pd.DataFrame(rows, columns=["kind", "factors", "jaccard"])
 
 
-def overlap_notes(adata, threshold: float = 0.5, max_per_kind: int = 3) -> list[str]:
+def overlap_notes(adata, threshold: float | None = None, max_per_kind: int = 3) -> list[str]:
     """Readable lines for the findings of :func:`support_overlaps`: one per finding, at most
     ``max_per_kind`` of each kind, then one line counting the rest (a W that is still dense
     gives thousands of pairs)."""

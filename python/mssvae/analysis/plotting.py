@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.results import factor_names, loadings
+from ..io.results import factor_names, fit_threshold, loadings
 
 
-def plot_loadings(adata, path: str | Path, threshold: float = 0.5, max_features: int = 60):
+def plot_loadings(adata, path: str | Path, threshold: float | None = None, max_features: int = 60):
     """Heatmap of the active factors' W, shared and each group side by side (as paper Fig. 2c).
+
+    Active: some |W| > ``threshold`` (None: the fit's gene-set threshold, :func:`mssvae.io.results.fit_threshold`).
 
     Shows the features with the largest |W| in any active factor; saves a PNG at ``path``.
     """
@@ -20,6 +22,7 @@ def plot_loadings(adata, path: str | Path, threshold: float = 0.5, max_features:
     import matplotlib.pyplot as plt
 
     W = loadings(adata)
+    threshold = fit_threshold(adata, threshold)
     blocks = factor_names(adata)
     active = {b: [c for c in cols if (W[c].abs() > threshold).any()] for b, cols in blocks.items()}
     active = {b: cols for b, cols in active.items() if cols}

@@ -40,6 +40,7 @@ from ..contract import FACTOR_COLUMNS, GENE_COLUMNS
 from ..core.batches import Batches
 from ..core.module import log_nb
 from ..errors import MSSVAEInputError
+from ..io.results import gene_set_threshold
 
 
 # ----- the model's likelihood at posterior means --------------------------------------------------
@@ -171,7 +172,7 @@ def rank_group_genes(model, data, group, group_key: str | None = None, layer: st
 
 # ----- factor level -----------------------------------------------------------------------------
 def rank_group_factors(model, data, group, group_key: str | None = None, layer: str | None = None, groups=None,
-                       threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
+                       threshold: float | None = None, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
     """Score each of ``group``'s specific factors by the log-likelihood its removal costs.
 
     For factor k of group m: score_k = Σ_{i in m} Σ_j [log p(x_ij | M1) − log p(x_ij | M1 with
@@ -182,8 +183,9 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
     ----------
     model, data, group, group_key, layer, groups, batch_size, covariates
         As :func:`rank_group_genes`.
-    threshold : float
-        |W| above which a gene counts as loading on the factor (§5 uses 0.5).
+    threshold : float or None
+        |W| above which a gene counts as loading on the factor; None: the model's
+        gene-set threshold (:func:`mssvae.io.results.gene_set_threshold`; §5's 0.5 where W is on its scale).
     n_top : int
         Genes listed per factor.
 
@@ -196,6 +198,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
+    threshold = gene_set_threshold(model._w()) if threshold is None else float(threshold)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)

@@ -64,3 +64,9 @@ def read_h5ad(path: str, backed: bool = False):
         raise click.ClickException(f"cannot read {path} as an .h5ad file: {e}") from None
 
 
+
+
+def threshold_line(threshold: float) -> str:
+    """The line that says which |W| the printed gene sets and active factors use."""
+    paper = "the paper's §5 value" if threshold >= 0.5 else "below the paper's 0.5 because this fit's W is on a smaller scale"
+    return f"gene sets and active factors: |W| > {threshold:.3g} ({paper}; recorded as uns['mssvae']['gene_set_threshold'])"

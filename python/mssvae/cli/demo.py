@@ -10,8 +10,9 @@ import click
 from ..analysis.diagnostics import overlap_notes
 from ..analysis.plotting import plot_loadings
 from ..io.example import example_data
+from ..io.results import fit_threshold
 from ..model import MSSVAE
-from .common import friendly_errors
+from .common import friendly_errors, threshold_line
 
 # Fewer epochs and narrower networks than Table 2 so the demo runs in minutes on 2 CPU cores.
 # 700 cells are 2 minibatches of 512 per epoch: batch 128 at lr 0.01 gives the networks enough
@@ -37,6 +38,7 @@ def run_demo(out_dir: Path, group_key: str = "lineage", epochs: int | None = Non
     adata.write_h5ad(h5ad)
     png = plot_loadings(adata, out_dir / "loadings.png")
     table = model.active_factors()
+    click.echo(threshold_line(fit_threshold(adata)))
     for block, title in (("shared", "Shared across all groups"), (None, "Group-specific")):
         rows = table[table.block == "shared"] if block else table[table.block != "shared"]
         click.echo(f"\n{title}: {len(rows)} active factors")

@@ -13,8 +13,9 @@ from .. import contract as C
 from ..errors import FitInterrupted
 from ..core.distributed import launch
 from ..io.ondisk import read_backed_by_size, write_whole
+from ..io.results import fit_threshold
 from ..model import MSSVAE, settings_table
-from .common import command_line, friendly_errors, read_h5ad
+from .common import command_line, friendly_errors, read_h5ad, threshold_line
 
 
 # what a fit adds to the file (the results contract)
@@ -98,6 +99,7 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     write_whole(adata, outfile, RESULT_KEYS)  # complete or absent, never half-written
     ranks.finish()
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
+    click.echo(threshold_line(fit_threshold(adata)))
     click.echo(model.active_factors().drop(columns="top_genes").to_string(index=False))
     stopping = model.state.stopping
     if stopping["dense"]:

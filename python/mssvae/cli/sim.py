@@ -17,13 +17,13 @@ from ..sim.designs import DESIGNS, design_parameters, simulate
 
 # size options -> keyword of the design functions; each design accepts a subset
 SIZE_OPTIONS = {
-    "n_per_group": "samples per group (gaussian)",
-    "n_groups": "number of groups (gaussian, splatter2)",
+    "n_per_group": "samples per group (gaussian, wide)",
+    "n_groups": "number of groups (gaussian, splatter2, wide)",
     "n_samples": "total samples (rnaseq)",
     "n_cells": "cells (splatter2)",
-    "n_features": "features / genes (gaussian, rnaseq)",
-    "n_shared": "true shared factors K_S (gaussian, rnaseq)",
-    "n_specific": "true specific factors K_m per group (gaussian, rnaseq)",
+    "n_features": "features / genes (gaussian, rnaseq, wide)",
+    "n_shared": "true shared factors K_S (gaussian, rnaseq, wide)",
+    "n_specific": "true specific factors K_m per group (gaussian, rnaseq, wide)",
     "n_shared_genes": "cell-type genes (splatter2)",
     "n_program_genes": "program genes (splatter2)",
     "n_shared_features": "shared features (leakage)",
@@ -48,7 +48,8 @@ def _size_options(func):
               help="factor correlation (toy)")
 def simulate_cmd(design: str, seed: int, out: Path, **sizes) -> None:
     """Simulate DESIGN (gaussian: §4.1, rnaseq: §4.2, splatter2: multiGroupVI, toy: Sparse VAE Eq. 10,
-    leakage: shared vs group-only features after Märtens & Yau) into an .h5ad file.
+    leakage: shared vs group-only features after Märtens & Yau, wide: Gaussian gene programs at a bulk study's
+    shape) into an .h5ad file.
 
     Sizes left out take the paper's values. The ground truth is stored in the file (varm
     true_W_*, obsm true_z_*, uns simulation), ready for `mssvae fit` and `mssvae evaluate`.

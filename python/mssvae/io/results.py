@@ -1,5 +1,5 @@
 """The results contract in AnnData (README, "Results contract") and what is read back from it:
-gene sets per factor (paper §5)."""
+gene sets per factor (paper §5) at the fit's gene-set threshold."""
 
 from __future__ import annotations
 
@@ -23,6 +23,61 @@ def _h5ad_safe(value):
     if isinstance(value, (list, tuple)):
         return [_h5ad_safe(v) for v in value]
     return value
+
+
+#: The paper's gene-set threshold (§5): |W| > 0.5 on a fit whose W is on the scale of its start (1).
+PAPER_GENE_SET_THRESHOLD = 0.5
+#: The gene-set threshold as a share of the fit's scale (the smallest peak |W| of an active factor).
+RELATIVE_GENE_SET_THRESHOLD = 0.1
+
+
+def gene_set_threshold(W) -> float:
+    """The |W| above which a gene joins a factor's gene set, from the fitted W (G × K).
+
+    ``min(0.5, max(0.03, 0.1 × s))``, with ``s`` the smallest over the active factors (some
+    |W| > 0.03, the support threshold) of each factor's largest |W|. The smallest, because each
+    column's scale is free on its own: in one wide fit the shared columns peaked at 1.1-1.2 and
+    the group columns at 0.17-1.1, and a threshold from the median (0.115) cut the weakest
+    group's program (Jaccard 0.18 against 1.00 at 0.03). The scale of W is not
+    identified under the free Gaussian decoder (docs/design.md, "Scale of W and the Lipschitz
+    decoder"): on wide data W shrinks (largest |W| 0.04-0.15) while its supports at 0.03 stay
+    right, so the paper's fixed 0.5 (§5) returns nothing. Where every active factor peaks at 5 or
+    more the rule is §5's 0.5; below, it follows the fit's scale down to the support threshold,
+    which rests on W's noise floor
+    (``contract.DEFAULT_THRESHOLD``). Measured in benchmarks/FINDINGS.md, "Gene sets on wide
+    data" (2026-12-06). A W with no active factor gives 0.03.
+
+    Parameters
+    ----------
+    W
+        Fitted loadings, features × factors (NaN rows, features left out of the fit, are ignored).
+
+    Returns
+    -------
+    float
+    """
+    A = np.abs(np.nan_to_num(np.asarray(W, dtype=np.float64)))
+    peaks = A.max(axis=0) if A.size else np.zeros(0)
+    peaks = peaks[peaks > C.DEFAULT_THRESHOLD]
+    if not len(peaks):
+        return float(C.DEFAULT_THRESHOLD)
+    scale = float(peaks.min())
+    return float(min(PAPER_GENE_SET_THRESHOLD, max(C.DEFAULT_THRESHOLD, RELATIVE_GENE_SET_THRESHOLD * scale)))
+
+
+def warn_inactive(W, likelihood: str) -> bool:
+    """Warn once (``UserWarning``) when no factor of the fitted W (G × K) has an entry above the
+    support threshold 0.03, so that every gene set is empty, with what to try. Returns whether
+    it warned."""
+    A = np.abs(np.nan_to_num(np.asarray(W, dtype=np.float64)))
+    if A.size and (A > C.DEFAULT_THRESHOLD).any():
+        return False
+    try_ = ("lipschitz_decoder=True (W then carries the effects' scale), " if likelihood == "gaussian" else "")
+    warnings.warn(
+        f"no factor has a loading |W| > {C.DEFAULT_THRESHOLD:g} (largest {A.max() if A.size else 0:.3g}), so every gene "
+        f"set is empty: the penalty shrank W to its noise floor. Try a smaller sparsity_weight, {try_}more epochs, or "
+        "fewer features (the most variable genes)", stacklevel=3)
+    return True
 
 
 def write_results(model, adata, layer: str | None = None, groups=None, covariates=None) -> None:
@@ -58,6 +113,7 @@ def write_results(model, adata, layer: str | None = None, groups=None, covariate
         C.HISTORY: {c: history[c].to_numpy() for c in history.columns},
         C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": state.seed, "layer": layer}),
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
+        C.GENE_SET_THRESHOLD: gene_set_threshold(W),
     }
     for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping), (C.DISTRIBUTED, state.distributed)):
         if value:
@@ -89,7 +145,18 @@ def loadings(adata) -> pd.DataFrame:
     return pd.DataFrame(W, index=adata.var_names, columns=sum(names.values(), []))
 
 
-def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size: int = 1) -> dict[str, list[str]]:
+def fit_threshold(adata, threshold: float | None = None) -> float:
+    """``threshold`` if given, else the fit's gene-set threshold recorded in
+    ``.uns["mssvae"]["gene_set_threshold"]``; results written without it (before 2026-12-06)
+    are read at the paper's 0.5, as R's ``factorGeneSets()`` reads them."""
+    if threshold is not None:
+        return float(threshold)
+    recorded = _uns(adata).get(C.GENE_SET_THRESHOLD)
+    return float(recorded) if recorded is not None else PAPER_GENE_SET_THRESHOLD
+
+
+def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
+                     min_size: int = 1) -> dict[str, list[str]]:
     """Features with |W| > ``threshold`` per factor (the gene sets C_k of paper §5).
 
     Parameters
@@ -97,7 +164,9 @@ def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size
     adata
         An AnnData holding MSSVAE results.
     threshold
-        The paper's §5 uses 0.5.
+        None (default): the fit's threshold, recorded in ``.uns["mssvae"]["gene_set_threshold"]``
+        (:func:`gene_set_threshold`: the paper's 0.5 where W is on its scale, less where the fit
+        shrank W). The paper's §5 uses 0.5.
     which
         ``"all"``, ``"shared"`` or a group label.
     min_size
@@ -113,6 +182,7 @@ def factor_gene_sets(adata, threshold: float = 0.5, which: str = "all", min_size
         Factor name (``shared_3``, ``<group>_2``) → list of feature names, ordered by |W|.
     """
     names = factor_names(adata)
+    threshold = fit_threshold(adata, threshold)
     if which != "all" and which not in names:
         raise KeyError(f"which={which!r} is not 'all', 'shared' or a group; groups: {list(names)[1:]}")
     W = loadings(adata)

@@ -26,7 +26,7 @@ from .settings import Settings
 from .start import module_kwargs, nonconstant, specific_sizes
 from .state import FittedState, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
-from ..io.results import write_results
+from ..io.results import gene_set_threshold, warn_inactive, write_results
 
 MODEL_FILE = "model.pt"
 SETTINGS_FILE = "settings.json"
@@ -193,6 +193,8 @@ class MSSVAE:
                 state.stopping = trainer.summary()
             if progress is True:
                 _say(f"mssvae: {state.stopping['message']}")
+            if ranks.is_main:
+                warn_inactive(self._w(), s.likelihood)
             if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
                 self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
@@ -247,17 +249,16 @@ class MSSVAE:
         """Per-epoch loss and its components."""
         return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
 
-    def active_factors(self, threshold: float = 0.5) -> pd.DataFrame:
-        """One row per factor with some |W| above ``threshold``: block, number of features
-        (``n_genes``), max |W|, η and the top features (``top_genes``)."""
-        rows = []
-        blocks = {"shared": self.W_shared, **self.W_specific}
-        eta = self.eta
-        for block, W in blocks.items():
+    def active_factors(self, threshold: float | None = None) -> pd.DataFrame:
+        """One row per factor with some |W| above ``threshold`` (None: the fit's threshold,
+        :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
+        max |W|, η and the top features (``top_genes``)."""
+        threshold = gene_set_threshold(self._w()) if threshold is None else float(threshold)
+        rows, eta = [], self.eta
+        for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
                 w = W[col].abs()
-                n = int((w > threshold).sum())
-                if n == 0:
+                if (n := int((w > threshold).sum())) == 0:
                     continue
                 top = w.sort_values(ascending=False).index[: min(n, 10)]
                 rows.append(dict(factor=col, block=block, n_genes=n, max_abs_w=float(w.max()), eta=float(eta[col]),
@@ -344,7 +345,7 @@ class MSSVAE:
                                 covariates=covariates)
 
     def rank_group_factors(self, data, group: str, group_key: str | None = None, layer: str | None = None, groups=None,
-                           threshold: float = 0.5, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
+                           threshold: float | None = None, n_top: int = 10, batch_size: int = 512, covariates=None) -> pd.DataFrame:
         """``group``'s factors ranked by the log-likelihood lost when each alone is zeroed, with
         their top genes by |W|; see :func:`mssvae.analysis.ranking.rank_group_factors`."""
         return rank_group_factors(self, data, group, group_key=group_key, layer=layer, groups=groups,

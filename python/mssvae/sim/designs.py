@@ -9,6 +9,9 @@ Three designs, each a pure function of its sizes and a ``seed`` (``np.random.def
 ``splatter2``
     Weinberger et al. (2022) §5 / App. D: the multiGroupVI two-group Splatter benchmark
     (implemented in :mod:`mssvae.sim.splatter`).
+``wide``
+    Gaussian gene programs at the shape of a bulk study, a few hundred samples x thousands of
+    genes (:mod:`mssvae.sim.wide`; not a design of the paper).
 
 Every design returns an :class:`anndata.AnnData` with the same layout:
 
@@ -31,13 +34,14 @@ import pandas as pd
 from .base import GROUP_COLUMN, TRUE_MEAN_LAYER, assemble, group_labels, nb_counts, per_group
 from .splatter import splatter2
 from .toy import leakage, toy
+from .wide import wide
 
 BATCH_COLUMN = "batch"  # obs column of the planted batch (gaussian with n_batches > 1)
 TRUE_BATCH_EFFECT = "true_batch_effect"  # varm, G x n_batches: the planted per-feature shifts
 
 __all__ = [
     "DESIGNS", "GROUP_COLUMN", "TRUE_MEAN_LAYER", "anchor_counts", "block_layout", "block_support",
-    "design_parameters", "gaussian", "nonlinear_features", "rnaseq", "simulate", "splatter2",
+    "design_parameters", "gaussian", "nonlinear_features", "rnaseq", "simulate", "splatter2", "wide",
 ]
 
 
@@ -343,7 +347,8 @@ def rnaseq(
     return adata
 
 
-DESIGNS = {"gaussian": gaussian, "rnaseq": rnaseq, "splatter2": splatter2, "toy": toy, "leakage": leakage}  # last two: simulate_toy
+DESIGNS = {"gaussian": gaussian, "rnaseq": rnaseq, "splatter2": splatter2, "toy": toy, "leakage": leakage,
+           "wide": wide}  # toy, leakage: simulate_toy
 
 
 def design_parameters(design: str) -> list[str]:
