@@ -13,21 +13,17 @@ from mssvae.io.results import gene_set_threshold, warn_inactive
 from mssvae.sim import simulate
 
 
-def test_threshold_is_the_papers_on_its_scale_and_follows_a_smaller_w():
-    W = np.zeros((100, 4))
-    W[:10, 0], W[10:20, 1] = 8.0, 5.0  # §4.1's scale: the paper's 0.5
-    assert gene_set_threshold(W) == 0.5
-    W[:10, 0], W[10:20, 1] = 0.8, 0.6  # a shrunk W: a tenth of the smallest active peak
-    assert gene_set_threshold(W) == pytest.approx(0.06)
-    W[20:30, 2] = 0.2  # each column's scale is its own: the weakest active factor sets it
-    assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
-    W[:30, :3] = 0.0
-    W[:10, 0], W[10:20, 1] = 0.1, 0.12  # never below the support threshold (W's noise floor)
-    assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
-    W[:, :] = 0.01  # nothing active
-    assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
-    W[0, 0] = np.nan  # rows left out of the fit are ignored
-    assert gene_set_threshold(W) == C.DEFAULT_THRESHOLD
+def test_each_factor_has_the_papers_threshold_on_its_scale_and_follows_its_own_smaller_w():
+    W = np.zeros((100, 5))
+    W[:10, 0], W[10:20, 1] = 25.0, 20.0  # at the paper's scale: §5's 0.5
+    W[20:30, 2] = 2.4  # a column the fit shrank: a fortieth of its own peak
+    W[30:40, 3] = 0.1  # never below the support threshold (W's noise floor)
+    W[:, 4] = 0.01  # inactive
+    W[0, 4] = np.nan  # rows left out of the fit are ignored
+    assert gene_set_threshold(W) == pytest.approx([0.5, 0.5, 0.06, C.DEFAULT_THRESHOLD, C.DEFAULT_THRESHOLD])
+    # each column's threshold is its own: a weak column does not lower a strong one's
+    W[20:30, 2] = 0.6
+    assert gene_set_threshold(W)[:2] == pytest.approx([0.5, 0.5])
 
 
 def test_a_fit_without_active_factors_says_so_once():
@@ -47,8 +43,9 @@ def test_wide_gaussian_gene_sets_hold_the_planted_programs():
         warnings.simplefilter("ignore", UserWarning)
         model = mssvae.fit(a, likelihood="gaussian", n_shared=6, n_specific=2, epochs=150, lambda0_breaks=(30, 180),
                            seed=0, threads=1, progress=False)
-    t = a.uns[C.UNS][C.GENE_SET_THRESHOLD]
-    assert 0.03 <= t < 0.5
+    t = np.asarray(a.uns[C.UNS][C.GENE_SET_THRESHOLD])
+    assert t.shape == (a.varm[C.W_SHARED].shape[1] + a.varm[C.W_SPECIFIC].shape[1],)
+    assert ((0.03 <= t) & (t <= 0.5)).all() and (t < 0.5).any()
     sets = mssvae.factor_gene_sets(a)
     truth = np.hstack([a.varm[C.TRUE_W_SHARED], a.varm[C.TRUE_W_SPECIFIC]]) != 0
     planted = [set(a.var_names[truth[:, j]]) for j in range(truth.shape[1])]

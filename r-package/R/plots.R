@@ -23,10 +23,12 @@ plotLoadings <- function(x, threshold = NULL, which = "all", max.genes = 60L) {
     df <- loadingsTable(x, which = which, active.only = TRUE,
         threshold = threshold)
     if (!nrow(df)) {
-        stop(.sprintf(c("no factor has a loading with |W| > %g; lower ",
-            "`threshold` or fit longer"), threshold), call. = FALSE)
+        stop(.sprintf(c("no factor has a loading with %s; lower ",
+            "`threshold` or fit longer"), .describe_threshold(threshold)),
+            call. = FALSE)
     }
-    strong <- df[abs(df$weight) > threshold, , drop = FALSE]
+    strong <- df[abs(df$weight) > threshold[as.character(df$factor)], ,
+        drop = FALSE]
     # each gene's strongest factor, in column order, then |W|: a
     # block-diagonal picture
     strong <- strong[order(strong$gene, -abs(strong$weight)), , drop = FALSE]
@@ -46,8 +48,8 @@ plotLoadings <- function(x, threshold = NULL, which = "all", max.genes = 60L) {
         ggplot2::scale_fill_gradient2(low = "#2166AC", mid = "white",
             high = "#B2182B", midpoint = 0, limits = c(-lim, lim),
             name = "W") +
-        ggplot2::labs(x = NULL, y = NULL, title = sprintf(
-            "Loadings of the active factors (|W| > %g)", threshold)) +
+        ggplot2::labs(x = NULL, y = NULL, title = "Loadings of the active factors",
+            subtitle = .describe_threshold(threshold)) +
         ggplot2::theme_minimal(base_size = 9) +
         ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 90,
             hjust = 1, vjust = 0.5), panel.grid = ggplot2::element_blank(),
@@ -125,7 +127,7 @@ plotLoss <- function(x, components = NULL) {
 }
 
 .activity <- function(W, threshold) {
-    n <- colSums(abs(W) > threshold, na.rm = TRUE)
+    n <- colSums(.above(W, threshold), na.rm = TRUE)
     m <- apply(abs(W), 2, max, na.rm = TRUE)
     order(-n, -m)
 }

@@ -75,7 +75,7 @@ rankGroupFactors <- function(x, group, threshold = NULL, n.top = 10L,
 .rank <- function(x, group, level, model.dir, assay.type, threads,
     threshold = NULL, n.top = 10L, covariates = NULL) {
     blocks <- .loading_blocks(x) # stops unless x holds MSSVAE results
-    threshold <- .fit_threshold(x, threshold)
+    .fit_threshold(x, threshold) # checks it; NULL: the core's per-factor rule
     group <- .rank_group(group, names(blocks)[-1])
     md <- S4Vectors::metadata(x)$MSSVAE
     model.dir <- .rank_model_dir(model.dir, md)
@@ -99,7 +99,7 @@ rankGroupFactors <- function(x, group, threshold = NULL, n.top = 10L,
     cov <- .resolve_covariates(x, covariates)
     res <- .worker_rank(.as_bridge_matrix(mat), as.character(labels),
         .feature_names(x)[rows], group, normalizePath(model.dir), level,
-        threshold = as.numeric(threshold),
+        threshold = threshold,
         n.top = .count_or_null(n.top, "n.top"),
         threads = .count_or_null(threads, "threads"),
         covariates = cov$values, covariate.levels = cov$levels)

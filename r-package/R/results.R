@@ -67,23 +67,26 @@
 #' prior to switch genes off), and such a set tests nothing. Fit longer, or
 #' raise `threshold`.
 #'
-#' **The threshold of a fit.** The paper uses \eqn{t = 0.5}, on loadings whose
-#' scale is that of their start (1). The scale of \eqn{W} is not identified in
-#' the Gaussian model (the decoder can grow while \eqn{W} shrinks), and on wide
-#' data (a few hundred samples, thousands of genes) a fit's largest loadings lie
-#' near 0.05-0.15 while its supports are right, so a fixed 0.5 returns nothing.
-#' Each fit therefore records its own threshold,
-#' `metadata(x)$MSSVAE$gene_set_threshold`: \eqn{\min(0.5, \max(0.03, 0.1
-#' s))}, with \eqn{s} the smallest largest-\eqn{|W|} of an active factor
-#' (each factor's scale is its own). It is the paper's 0.5 where every active
-#' factor peaks at 5 or more, and never below 0.03, the
-#' noise floor of \eqn{W} under which entries are zero in all but name.
-#' [summarizeMSSVAE()] prints it. The default `threshold = NULL` uses it (0.5
-#' for results written before it was recorded).
+#' **The thresholds of a fit.** The paper uses \eqn{t = 0.5}, on loadings
+#' whose scale is that of their start (1). The scale of each column of \eqn{W}
+#' is not identified in the Gaussian model (the decoder can grow while the
+#' column shrinks), and on wide data (a few hundred samples, thousands of
+#' genes) a fit's largest loadings lie near 0.05-0.15 while its supports are
+#' right, so a fixed 0.5 returns nothing. Each fit therefore records one
+#' threshold per factor, `metadata(x)$MSSVAE$gene_set_threshold` (in the order
+#' of the factors: shared, then each group's): \eqn{\min(0.5, \max(0.03,
+#' p_k / 40))}, with \eqn{p_k} the factor's largest \eqn{|W|} (the loadings
+#' of one program spread down to a twentieth of the peak). It is the paper's
+#' 0.5 for a factor peaking at 20 or more, and never below 0.03, the noise
+#' floor of \eqn{W} under which entries are zero in all but name.
+#' [summarizeMSSVAE()] prints them. The default `threshold = NULL` uses them
+#' (0.5 for results written before they were recorded); a number applies to
+#' every factor.
 #'
 #' @param x A SummarizedExperiment returned by [fitMSSVAE()].
-#' @param threshold Keep features with \eqn{|W| >} `threshold`; `NULL`: the
-#'   fit's gene-set threshold (see Details; the paper uses 0.5).
+#' @param threshold Keep features with \eqn{|W| >} `threshold`; `NULL`: each
+#'   factor's gene-set threshold, recorded by the fit (see Details; the paper
+#'   uses 0.5).
 #' @param which `"all"`, `"shared"`, or one or more group names.
 #' @param min.size Leave out factors with fewer features (inactive factors have
 #'   none).
@@ -110,7 +113,7 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
     for (W in blocks) {
         for (k in colnames(W)) {
             w <- abs(W[, k])
-            keep <- which(!is.na(w) & w > threshold)
+            keep <- which(!is.na(w) & w > threshold[[k]])
             if (length(keep) >= min.size && length(keep) > 0L) {
                 out[[k]] <- ids[keep[order(-w[keep])]]
             }
@@ -121,18 +124,40 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
     out
 }
 
-# The |W| of a fit's gene sets: `threshold` if given, else the one recorded by
-# the fit (mssvae.io.results.gene_set_threshold), else the paper's 0.5.
+# The |W| of each factor's gene set, named by factor: `threshold` for all if
+# given, else the ones the fit recorded (mssvae.io.results.gene_set_threshold),
+# else the paper's 0.5.
 .fit_threshold <- function(x, threshold = NULL) {
-    if (is.null(threshold)) {
-        threshold <- S4Vectors::metadata(x)$MSSVAE$gene_set_threshold
-        if (is.null(threshold)) threshold <- 0.5
+    factors <- unlist(lapply(.loading_blocks(x), colnames), use.names = FALSE)
+    if (is.numeric(threshold) && setequal(names(threshold), factors)) {
+        return(threshold[factors]) # resolved already
     }
-    if (!is.numeric(threshold) || length(threshold) != 1L ||
+    if (is.null(threshold)) {
+        recorded <- as.numeric(S4Vectors::metadata(x)$MSSVAE$gene_set_threshold)
+        threshold <- if (length(recorded) == length(factors)) recorded else 0.5
+    } else if (!is.numeric(threshold) || length(threshold) != 1L ||
         is.na(threshold) || threshold < 0) {
         stop("threshold must be NULL or a single number >= 0", call. = FALSE)
     }
-    as.numeric(threshold)
+    stats::setNames(rep_len(as.numeric(threshold), length(factors)), factors)
+}
+
+# Which |W| of the columns of W lie above their factors' thresholds.
+.above <- function(W, threshold) {
+    sweep(abs(W), 2L, threshold[colnames(W)], ">")
+}
+
+# How the thresholds read in a sentence.
+.describe_threshold <- function(threshold) {
+    if (length(unique(threshold)) <= 1L) {
+        t <- if (length(threshold)) threshold[[1]] else 0.5
+        return(sprintf("|W| > %g%s", t,
+            if (t == 0.5) ", the paper's gene-set threshold" else ""))
+    }
+    sprintf(paste0("|W| above each factor's threshold (0.5, the paper's, for ",
+        "%d of %d factors; a fortieth of the largest |W|, at least 0.03, for ",
+        "the others, from %.3g)"), sum(threshold >= 0.5), length(threshold),
+        min(threshold))
 }
 
 .warn_dense_sets <- function(sets, n.features, threshold) {
@@ -140,9 +165,10 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
     if (length(dense)) {
         warning(.sprintf(c(
             "the gene sets of %s hold more than half of the %d fitted ",
-            "features (|W| > %g): W is not sparse yet, so these sets say ",
+            "features (%s): W is not sparse yet, so these sets say ",
             "little; fit longer (more epochs) or raise `threshold`"),
-            .collapse(dense, 10L), n.features, threshold), call. = FALSE)
+            .collapse(dense, 10L), n.features, .describe_threshold(threshold)),
+            call. = FALSE)
     }
     invisible(dense)
 }
@@ -174,7 +200,7 @@ loadingsTable <- function(x, which = "all", active.only = FALSE,
             return(NULL)
         }
         if (active.only) {
-            active <- colSums(abs(W) > threshold, na.rm = TRUE) > 0
+            active <- colSums(.above(W, threshold), na.rm = TRUE) > 0
             W <- W[, active, drop = FALSE]
             if (!ncol(W)) {
                 return(NULL)
@@ -227,7 +253,7 @@ activeFactors <- function(x, threshold = NULL, which = "all", n.top = 10L) {
         W <- blocks[[b]]
         for (k in colnames(W)) {
             w <- abs(W[, k])
-            n <- sum(w > threshold, na.rm = TRUE)
+            n <- sum(w > threshold[[k]], na.rm = TRUE)
             if (n == 0L) next
             top <- names(sort(w[!is.na(w)], decreasing = TRUE))
             top <- top[seq_len(min(n, n.top))]

@@ -30,7 +30,7 @@ summarizeMSSVAE <- function(x, threshold = NULL) {
     md <- S4Vectors::metadata(x)$MSSVAE
     h <- md$history
     sizes <- table(SummarizedExperiment::colData(x)$MSSVAE_group)
-    counts <- lapply(blocks, function(W) colSums(abs(W) > threshold,
+    counts <- lapply(blocks, function(W) colSums(.above(W, threshold),
         na.rm = TRUE))
     tab <- data.frame(block = names(blocks),
         samples = c(ncol(x), as.integer(sizes[names(blocks)[-1]])),
@@ -69,9 +69,7 @@ print.MSSVAEsummary <- function(x, ...) {
             x$group_key), "\n", sep = "")
     cat(sprintf("training: %s epochs, final loss %.4g, %.1f s\n",
         x$epochs, x$final_loss, x$seconds))
-    cat(sprintf("factors active at |W| > %.3g (%s):\n", x$threshold,
-        if (x$threshold >= 0.5) "the paper's gene-set threshold" else
-            "the fit's gene-set threshold, below 0.5 as its W is smaller"))
+    cat(sprintf("factors active at %s:\n", .describe_threshold(x$threshold)))
     tab <- x$blocks
     if (!sum(tab$active)) {
         cat(.sprintf(c("no factor is active: every gene set is empty. Try a ",

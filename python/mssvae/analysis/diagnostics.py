@@ -31,12 +31,12 @@ def support_overlaps(adata, threshold: float | None = None, min_jaccard: float =
     program split, or two mixed) or ``"nested"`` (a smaller column of one block with at least
     ``min_contained`` of its support inside a larger one's, below the Jaccard cut: a satellite).
     ``jaccard`` is the Jaccard index, or for ``"nested"`` the contained fraction. ``threshold``
-    None: the fit's gene-set threshold (:func:`mssvae.io.results.fit_threshold`).
+    None: each factor's gene-set threshold (:func:`mssvae.io.results.fit_threshold`).
     """
     W = loadings(adata)
     threshold = fit_threshold(adata, threshold)
     blocks = factor_names(adata)
-    support = {c: set(W.index[W[c].abs() > threshold]) for c in W.columns}
+    support = {c: set(W.index[W[c].abs() > threshold[c]]) for c in W.columns}
     active = {b: [c for c in cols if support[c]] for b, cols in blocks.items()}
     rows = []
     for block, cols in active.items():

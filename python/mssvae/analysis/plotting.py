@@ -12,7 +12,7 @@ from ..io.results import factor_names, fit_threshold, loadings
 def plot_loadings(adata, path: str | Path, threshold: float | None = None, max_features: int = 60):
     """Heatmap of the active factors' W, shared and each group side by side (as paper Fig. 2c).
 
-    Active: some |W| > ``threshold`` (None: the fit's gene-set threshold, :func:`mssvae.io.results.fit_threshold`).
+    Active: some |W| > ``threshold`` (None: each factor's gene-set threshold, :func:`mssvae.io.results.fit_threshold`).
 
     Shows the features with the largest |W| in any active factor; saves a PNG at ``path``.
     """
@@ -24,10 +24,10 @@ def plot_loadings(adata, path: str | Path, threshold: float | None = None, max_f
     W = loadings(adata)
     threshold = fit_threshold(adata, threshold)
     blocks = factor_names(adata)
-    active = {b: [c for c in cols if (W[c].abs() > threshold).any()] for b, cols in blocks.items()}
+    active = {b: [c for c in cols if (W[c].abs() > threshold[c]).any()] for b, cols in blocks.items()}
     active = {b: cols for b, cols in active.items() if cols}
     if not active:
-        raise ValueError(f"no factor has |W| > {threshold}; lower the threshold to plot")
+        raise ValueError("no factor has |W| above its gene-set threshold; pass a lower threshold= to plot")
     cols = sum(active.values(), [])
     top = W[cols].abs().max(1).sort_values(ascending=False).index[:max_features]
     sub = W.loc[top, cols]

@@ -13,7 +13,7 @@ import numpy as np
 from .. import contract as C
 from .diagnostics import support_overlaps
 from ..contract import DEFAULT_THRESHOLD
-from ..io.results import factor_names
+from ..io.results import factor_names, gene_set_threshold, loadings
 
 FOLDED = "folded"
 
@@ -104,4 +104,6 @@ def fold_switched(adata, threshold: float = DEFAULT_THRESHOLD, min_jaccard: floa
     if p_star is not None:
         uns["p_star"] = np.hstack([p_star[:, :k_s], np.column_stack(new_p), p_star[:, k_s:]])
     uns[FOLDED] = [*list(np.atleast_1d(uns.get(FOLDED, []))), *lines]
+    if C.GENE_SET_THRESHOLD in uns:  # one per column of the edited W
+        uns[C.GENE_SET_THRESHOLD] = gene_set_threshold(loadings(adata))
     return lines

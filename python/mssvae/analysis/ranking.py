@@ -185,7 +185,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         As :func:`rank_group_genes`.
     threshold : float or None
         |W| above which a gene counts as loading on the factor; None: the model's
-        gene-set threshold (:func:`mssvae.io.results.gene_set_threshold`; §5's 0.5 where W is on its scale).
+        gene-set threshold of each factor (:func:`mssvae.io.results.gene_set_threshold`; §5's 0.5 where W is on its scale).
     n_top : int
         Genes listed per factor.
 
@@ -198,7 +198,8 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
-    threshold = gene_set_threshold(model._w()) if threshold is None else float(threshold)
+    W_all = model._w()
+    thresholds = gene_set_threshold(W_all) if threshold is None else np.full(W_all.shape[1], float(threshold))
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)
@@ -219,7 +220,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
     rows = []
     for r, k in enumerate(col_idx):
         w = np.abs(W[:, k])
-        above = np.flatnonzero(w > threshold)
+        above = np.flatnonzero(w > thresholds[k])
         by_w = above[np.argsort(-w[above], kind="stable")][:n_top]
         lr = per_gene[r].numpy()
         by_lr = np.argsort(-lr, kind="stable")[:n_top]

@@ -293,7 +293,7 @@ def results_dict(adata, group_column: str | None = None) -> dict:
 
 # ----- rankings ----------------------------------------------------------------------------------
 def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=None, level: str = "gene",
-                threshold: float = 0.5, n_top: int = 10, transpose: bool = True, threads=None,
+                threshold=None, n_top: int = 10, transpose: bool = True, threads=None,
                 covariates=None, covariate_levels=None) -> dict:
     """:func:`rank_group_genes` or :func:`rank_group_factors` on arrays, for the R package.
 
@@ -327,7 +327,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
         if level == "gene":
             table = rank_group_genes(model, adata, str(group), group_key="group")
         else:
-            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=float(threshold),
+            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=None if threshold is None else float(threshold),
                                        n_top=int(n_top))
     return plain(table)
 

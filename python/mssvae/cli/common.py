@@ -8,6 +8,7 @@ import sys
 
 import anndata
 import click
+import numpy as np
 
 from ..errors import FitInterrupted, MSSVAEInputError
 
@@ -66,7 +67,12 @@ def read_h5ad(path: str, backed: bool = False):
 
 
 
-def threshold_line(threshold: float) -> str:
-    """The line that says which |W| the printed gene sets and active factors use."""
-    paper = "the paper's §5 value" if threshold >= 0.5 else "below the paper's 0.5 because this fit's W is on a smaller scale"
-    return f"gene sets and active factors: |W| > {threshold:.3g} ({paper}; recorded as uns['mssvae']['gene_set_threshold'])"
+def threshold_line(thresholds) -> str:
+    """The line that says which |W| the printed gene sets and active factors use (one threshold
+    per factor, :func:`mssvae.io.results.gene_set_threshold`)."""
+    t = np.asarray(thresholds, dtype=float)
+    at_paper = int((t >= 0.5).sum())
+    where = ("the paper's §5 value for every factor" if at_paper == len(t) else
+             f"0.5, the paper's §5 value, for {at_paper} of {len(t)} factors; a fortieth of their largest |W|, "
+             f"at least 0.03, for the others, whose W is on a smaller scale (from {t.min():.3g})")
+    return f"gene sets and active factors: |W| above each factor's threshold ({where}; uns['mssvae']['gene_set_threshold'])"

@@ -24,7 +24,7 @@ from .common import friendly_errors, read_h5ad
               help="gene: log-likelihood ratio per gene (multiGroupVI's Bayes factor); factor: per group factor.")
 @click.option("--top", "n_print", type=click.IntRange(1), default=20, show_default=True, help="Rows to print.")
 @click.option("--threshold", type=click.FloatRange(min=0), default=None,
-              help="|W| above which a gene loads on a factor (--level factor); default: the fit's gene-set threshold.")
+              help="|W| above which a gene loads on a factor (--level factor); default: each factor's gene-set threshold.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the whole table to this CSV.")
 def rank_cmd(fitted, group, model_dir, group_key, layer, level, n_print, threshold, out):
     """Rank the genes of FITTED (.h5ad) by how much GROUP's own factors matter for them.

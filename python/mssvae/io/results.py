@@ -27,25 +27,26 @@ def _h5ad_safe(value):
 
 #: The paper's gene-set threshold (§5): |W| > 0.5 on a fit whose W is on the scale of its start (1).
 PAPER_GENE_SET_THRESHOLD = 0.5
-#: The gene-set threshold as a share of the fit's scale (the smallest peak |W| of an active factor).
-RELATIVE_GENE_SET_THRESHOLD = 0.1
+#: A factor's gene-set threshold as a share of its own largest |W|.
+RELATIVE_GENE_SET_THRESHOLD = 0.025
 
 
-def gene_set_threshold(W) -> float:
-    """The |W| above which a gene joins a factor's gene set, from the fitted W (G × K).
+def gene_set_threshold(W) -> np.ndarray:
+    """The |W| above which a gene joins each factor's gene set, from the fitted W (G × K).
 
-    ``min(0.5, max(0.03, 0.1 × s))``, with ``s`` the smallest over the active factors (some
-    |W| > 0.03, the support threshold) of each factor's largest |W|. The smallest, because each
-    column's scale is free on its own: in one wide fit the shared columns peaked at 1.1-1.2 and
-    the group columns at 0.17-1.1, and a threshold from the median (0.115) cut the weakest
-    group's program (Jaccard 0.18 against 1.00 at 0.03). The scale of W is not
-    identified under the free Gaussian decoder (docs/design.md, "Scale of W and the Lipschitz
-    decoder"): on wide data W shrinks (largest |W| 0.04-0.15) while its supports at 0.03 stay
-    right, so the paper's fixed 0.5 (§5) returns nothing. Where every active factor peaks at 5 or
-    more the rule is §5's 0.5; below, it follows the fit's scale down to the support threshold,
-    which rests on W's noise floor
-    (``contract.DEFAULT_THRESHOLD``). Measured in benchmarks/FINDINGS.md, "Gene sets on wide
-    data" (2026-12-06). A W with no active factor gives 0.03.
+    Per factor k: ``min(0.5, max(0.03, max_j |w_jk| / 40))``. The scale of each column of W is
+    not identified on its own under the free Gaussian decoder (c = w̃ ⊙ z̃ feeds a bias-free
+    first layer, whose input weights for factor k can grow while column k shrinks;
+    docs/design.md, "Scale of W and the Lipschitz decoder"), so a rule free of that scale is
+    relative to each column's own peak. On wide data W shrinks (largest |W| 0.04–1.2) while its
+    supports at 0.03 stay right, and the paper's fixed 0.5 (§5) returned nothing. One threshold
+    for all columns does not serve either: taken from the weakest column it swelled the strong
+    ones' sets elsewhere (the PBMC demo's grew from 2–55 to 12–255 genes). Within a column the
+    loadings of one planted program spread widely (wide fits: 5 % quantile at 4–8 % of the
+    column's peak, median at 9–19 %), so a twentieth of the peak cut programs to Jaccard 0.70
+    and a fortieth keeps them. A factor peaking at 20 or more keeps §5's 0.5; the floor is the
+    support threshold 0.03, clear of W's noise floor (``contract.DEFAULT_THRESHOLD``).
+    Measured in benchmarks/FINDINGS.md, "Gene sets on wide data" (2026-12-06).
 
     Parameters
     ----------
@@ -54,15 +55,12 @@ def gene_set_threshold(W) -> float:
 
     Returns
     -------
-    float
+    numpy.ndarray
+        One threshold per column of ``W``.
     """
     A = np.abs(np.nan_to_num(np.asarray(W, dtype=np.float64)))
-    peaks = A.max(axis=0) if A.size else np.zeros(0)
-    peaks = peaks[peaks > C.DEFAULT_THRESHOLD]
-    if not len(peaks):
-        return float(C.DEFAULT_THRESHOLD)
-    scale = float(peaks.min())
-    return float(min(PAPER_GENE_SET_THRESHOLD, max(C.DEFAULT_THRESHOLD, RELATIVE_GENE_SET_THRESHOLD * scale)))
+    peaks = A.max(axis=0) if A.shape[0] else np.zeros(A.shape[1])
+    return np.clip(RELATIVE_GENE_SET_THRESHOLD * peaks, C.DEFAULT_THRESHOLD, PAPER_GENE_SET_THRESHOLD)
 
 
 def warn_inactive(W, likelihood: str) -> bool:
@@ -145,14 +143,18 @@ def loadings(adata) -> pd.DataFrame:
     return pd.DataFrame(W, index=adata.var_names, columns=sum(names.values(), []))
 
 
-def fit_threshold(adata, threshold: float | None = None) -> float:
-    """``threshold`` if given, else the fit's gene-set threshold recorded in
-    ``.uns["mssvae"]["gene_set_threshold"]``; results written without it (before 2026-12-06)
-    are read at the paper's 0.5, as R's ``factorGeneSets()`` reads them."""
-    if threshold is not None:
-        return float(threshold)
-    recorded = _uns(adata).get(C.GENE_SET_THRESHOLD)
-    return float(recorded) if recorded is not None else PAPER_GENE_SET_THRESHOLD
+def fit_threshold(adata, threshold: float | None = None) -> pd.Series:
+    """The gene-set threshold of each factor (a Series over the columns of :func:`loadings`):
+    ``threshold`` for all if given, else the fit's, recorded in
+    ``.uns["mssvae"]["gene_set_threshold"]`` (:func:`gene_set_threshold`); results written
+    without it (before 2026-12-06) are read at the paper's 0.5, as R's ``factorGeneSets()``
+    reads them."""
+    columns = sum(factor_names(adata).values(), [])
+    recorded = None if threshold is not None else _uns(adata).get(C.GENE_SET_THRESHOLD)
+    if recorded is not None and np.size(recorded) == len(columns):
+        return pd.Series(np.asarray(recorded, dtype=np.float64).ravel(), index=columns)
+    value = PAPER_GENE_SET_THRESHOLD if threshold is None else float(threshold)
+    return pd.Series(value, index=columns, dtype=np.float64)
 
 
 def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
@@ -164,9 +166,10 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
     adata
         An AnnData holding MSSVAE results.
     threshold
-        None (default): the fit's threshold, recorded in ``.uns["mssvae"]["gene_set_threshold"]``
-        (:func:`gene_set_threshold`: the paper's 0.5 where W is on its scale, less where the fit
-        shrank W). The paper's §5 uses 0.5.
+        None (default): each factor's threshold, recorded in
+        ``.uns["mssvae"]["gene_set_threshold"]`` (:func:`gene_set_threshold`: the paper's 0.5
+        for a factor whose W is on its scale, a tenth of its largest |W| where the fit shrank it).
+        A number: that threshold for every factor; the paper's §5 uses 0.5.
     which
         ``"all"``, ``"shared"`` or a group label.
     min_size
@@ -191,7 +194,7 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
     for cols in blocks.values():
         for col in cols:
             w = W[col].abs()
-            genes = w[w > threshold].sort_values(ascending=False).index.astype(str).tolist()
+            genes = w[w > threshold[col]].sort_values(ascending=False).index.astype(str).tolist()
             if len(genes) >= min_size:
                 out[col] = genes
     n_fitted = int(W.notna().any(axis=1).sum())
@@ -199,7 +202,7 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
     if dense:
         warnings.warn(
             f"the gene sets of {', '.join(dense)} hold more than half of the {n_fitted} fitted features "
-            f"(|W| > {threshold:g}): W is not sparse yet, so these sets say little; fit longer (more "
+            f"(|W| above each factor's threshold): W is not sparse yet, so these sets say little; fit longer (more "
             "epochs) or raise `threshold`",
             stacklevel=2,
         )

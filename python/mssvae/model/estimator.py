@@ -250,15 +250,17 @@ class MSSVAE:
         return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
 
     def active_factors(self, threshold: float | None = None) -> pd.DataFrame:
-        """One row per factor with some |W| above ``threshold`` (None: the fit's threshold,
+        """One row per factor with some |W| above ``threshold`` (None: each factor's threshold,
         :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
         max |W|, η and the top features (``top_genes``)."""
-        threshold = gene_set_threshold(self._w()) if threshold is None else float(threshold)
+        W_all = self._w()
+        limits = gene_set_threshold(W_all) if threshold is None else np.full(W_all.shape[1], float(threshold))
+        limit = dict(zip(sum(self.factor_names().values(), []), limits))
         rows, eta = [], self.eta
         for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
                 w = W[col].abs()
-                if (n := int((w > threshold).sum())) == 0:
+                if (n := int((w > limit[col]).sum())) == 0:
                     continue
                 top = w.sort_values(ascending=False).index[: min(n, 10)]
                 rows.append(dict(factor=col, block=block, n_genes=n, max_abs_w=float(w.max()), eta=float(eta[col]),
