@@ -189,12 +189,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     }
     res <- .worker_fit(.as_bridge_matrix(mat), grp$labels, grp$levels,
         .feature_names(x)[rows], .sample_names(x), args)
-    for (w in res$warnings) {
-        warning(w, call. = FALSE)
-    }
-    if (isTRUE(verbose)) {
-        message("mssvae: ", res$metadata$stopping$message)
-    }
+    .report_fit(res, verbose)
     .store_results(x, res, rows, assay.type)
 })
 

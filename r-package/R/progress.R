@@ -21,14 +21,14 @@
         return(FALSE)
     }
     frame <- parent.frame()
-    bar <- NULL
+    state <- new.env(parent = emptyenv())
     function(epoch, total, record, final = FALSE) {
         epoch <- .from_py(epoch)
         total <- .from_py(total)
         record <- .from_py(record)
         tryCatch({
-            if (is.null(bar)) {
-                bar <<- cli::cli_progress_bar(total = total,
+            if (is.null(state$bar)) {
+                state$bar <- cli::cli_progress_bar(total = total,
                     format = paste("{cli::pb_bar} epoch",
                         "{cli::pb_current}/{cli::pb_total} {cli::pb_status}",
                         "\u2264 {cli::pb_eta} left"),
@@ -40,10 +40,10 @@
                 status <- paste(status, sprintf("stable %d",
                     as.integer(record$stable_epochs)))
             }
-            cli::cli_progress_update(id = bar, set = epoch, status = status,
-                force = isTRUE(final), .envir = frame)
+            cli::cli_progress_update(id = state$bar, set = epoch,
+                status = status, force = isTRUE(final), .envir = frame)
             if (isTRUE(final)) {
-                cli::cli_progress_done(id = bar, .envir = frame)
+                cli::cli_progress_done(id = state$bar, .envir = frame)
             }
             NULL
         }, interrupt = function(i) "interrupt")
@@ -54,4 +54,16 @@
 # with convert = FALSE).
 .from_py <- function(v) {
     if (inherits(v, "python.builtin.object")) reticulate::py_to_r(v) else v
+}
+
+# After a fit: the core's warnings as R warnings and, with progress shown, why
+# the fit stopped.
+.report_fit <- function(res, verbose) {
+    for (w in res$warnings) {
+        warning(w, call. = FALSE)
+    }
+    if (isTRUE(verbose)) {
+        message("mssvae: ", res$metadata$stopping$message)
+    }
+    invisible(NULL)
 }
