@@ -198,8 +198,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
-    W_all = model._w()
-    thresholds = gene_set_threshold(W_all) if threshold is None else np.full(W_all.shape[1], float(threshold))
+    thresholds = gene_set_threshold(model._w(), threshold)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)

@@ -327,7 +327,7 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
         if level == "gene":
             table = rank_group_genes(model, adata, str(group), group_key="group")
         else:
-            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=None if threshold is None else float(threshold),
+            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=threshold,
                                        n_top=int(n_top))
     return plain(table)
 

@@ -31,7 +31,7 @@ PAPER_GENE_SET_THRESHOLD = 0.5
 RELATIVE_GENE_SET_THRESHOLD = 0.025
 
 
-def gene_set_threshold(W) -> np.ndarray:
+def gene_set_threshold(W, threshold: float | None = None) -> np.ndarray:
     """The |W| above which a gene joins each factor's gene set, from the fitted W (G × K).
 
     Per factor k: ``min(0.5, max(0.03, max_j |w_jk| / 40))``. The scale of each column of W is
@@ -43,7 +43,7 @@ def gene_set_threshold(W) -> np.ndarray:
     for all columns does not serve either: taken from the weakest column it swelled the strong
     ones' sets elsewhere (the PBMC demo's grew from 2–55 to 12–255 genes). Within a column the
     loadings of one planted program spread widely (wide fits: 5 % quantile at 4–8 % of the
-    column's peak, median at 9–19 %), so a twentieth of the peak cut programs to Jaccard 0.70
+    column's peak, median at 8–19 %), so a twentieth of the peak cut programs to Jaccard 0.70
     and a fortieth keeps them. A factor peaking at 20 or more keeps §5's 0.5; the floor is the
     support threshold 0.03, clear of W's noise floor (``contract.DEFAULT_THRESHOLD``).
     Measured in benchmarks/FINDINGS.md, "Gene sets on wide data" (2026-12-06).
@@ -52,6 +52,8 @@ def gene_set_threshold(W) -> np.ndarray:
     ----------
     W
         Fitted loadings, features × factors (NaN rows, features left out of the fit, are ignored).
+    threshold
+        One number for every column instead of the rule (a user's ``threshold=``).
 
     Returns
     -------
@@ -59,6 +61,8 @@ def gene_set_threshold(W) -> np.ndarray:
         One threshold per column of ``W``.
     """
     A = np.abs(np.nan_to_num(np.asarray(W, dtype=np.float64)))
+    if threshold is not None:
+        return np.full(A.shape[1], float(threshold))
     peaks = A.max(axis=0) if A.shape[0] else np.zeros(A.shape[1])
     return np.clip(RELATIVE_GENE_SET_THRESHOLD * peaks, C.DEFAULT_THRESHOLD, PAPER_GENE_SET_THRESHOLD)
 
@@ -168,7 +172,7 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
     threshold
         None (default): each factor's threshold, recorded in
         ``.uns["mssvae"]["gene_set_threshold"]`` (:func:`gene_set_threshold`: the paper's 0.5
-        for a factor whose W is on its scale, a tenth of its largest |W| where the fit shrank it).
+        for a factor whose W is on its scale, a fortieth of its largest |W| where the fit shrank it).
         A number: that threshold for every factor; the paper's §5 uses 0.5.
     which
         ``"all"``, ``"shared"`` or a group label.

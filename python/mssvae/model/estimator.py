@@ -253,9 +253,7 @@ class MSSVAE:
         """One row per factor with some |W| above ``threshold`` (None: each factor's threshold,
         :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
         max |W|, η and the top features (``top_genes``)."""
-        W_all = self._w()
-        limits = gene_set_threshold(W_all) if threshold is None else np.full(W_all.shape[1], float(threshold))
-        limit = dict(zip(sum(self.factor_names().values(), []), limits))
+        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self._w(), threshold)))
         rows, eta = [], self.eta
         for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
