@@ -65,8 +65,6 @@ def read_h5ad(path: str, backed: bool = False):
         raise click.ClickException(f"cannot read {path} as an .h5ad file: {e}") from None
 
 
-
-
 def threshold_line(thresholds) -> str:
     """The line that says which |W| the printed gene sets and active factors use (one threshold
     per factor, :func:`mssvae.io.results.gene_set_threshold`)."""

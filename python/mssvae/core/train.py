@@ -201,7 +201,9 @@ class Trainer:
         n_groups = len(module.n_specific)
         if self.step is None:
             self.step = self.epoch * steps_per_epoch(n_total, s.batch_size)
-        report = (progress if callable(progress) else _progress if progress else None) if ranks.is_main else None
+        report = None
+        if progress and ranks.is_main:
+            report = progress if callable(progress) else _progress
         terminal = report is _progress
         checkpoint_dir = checkpoint_dir if ranks.is_main else None
         try:
