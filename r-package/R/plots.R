@@ -19,9 +19,9 @@
 #' }
 #' @export
 plotLoadings <- function(x, threshold = NULL, which = "all", max.genes = 60L) {
-    threshold <- .fit_threshold(x, threshold)
     df <- loadingsTable(x, which = which, active.only = TRUE,
         threshold = threshold)
+    threshold <- .fit_threshold(x, threshold)
     if (!nrow(df)) {
         stop(.sprintf(c("no factor has a loading with %s; lower ",
             "`threshold` or fit longer"), .describe_threshold(threshold)),

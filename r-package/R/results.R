@@ -129,9 +129,6 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
 # else the paper's 0.5.
 .fit_threshold <- function(x, threshold = NULL) {
     factors <- unlist(lapply(.loading_blocks(x), colnames), use.names = FALSE)
-    if (is.numeric(threshold) && setequal(names(threshold), factors)) {
-        return(threshold[factors]) # resolved already
-    }
     if (is.null(threshold)) {
         recorded <- as.numeric(S4Vectors::metadata(x)$MSSVAE$gene_set_threshold)
         threshold <- if (length(recorded) == length(factors)) recorded else 0.5
