@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
 
 import baselines  # noqa: E402
+from provenance import commit as code_version  # noqa: E402
 from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
 from mssvae.contract import DEFAULT_THRESHOLD
 from mssvae.sim.metrics import evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
@@ -386,19 +387,6 @@ def parse_overrides(items) -> dict:
         val = json.loads(value)
         out.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = tuple(val) if isinstance(val, list) else val
     return out
-
-
-def code_version() -> str:
-    """Commit of the checkout, with ``+dirty`` when python/ has uncommitted changes."""
-    import subprocess
-
-    def git(*cmd):
-        return subprocess.run(["git", *cmd], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
-
-    try:
-        return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "python") else "")
-    except OSError:
-        return "unknown"
 
 
 def _report(record: dict, thr: float) -> None:
