@@ -99,17 +99,36 @@ def test_precision_auto_by_device_and_cpu(monkeypatch):
     assert hardware.resolve_precision("fp16", cpu, (50, 50)) == ("fp16", "as requested")
     with pytest.raises(ValueError, match="precision must be one of"):
         hardware.resolve_precision("int8", cpu, (50, 50))
+
+
+@pytest.mark.parametrize("capability,expected", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"),
+                                                 ((8, 9), "bf16"), ((9, 0), "bf16")])
+def test_precision_auto_on_cuda_follows_the_compute_capability(monkeypatch, capability, expected):
+    """bf16 from compute capability 8.0, where the hardware runs it; fp16 below, whatever
+    ``torch.cuda.is_bf16_supported()`` says (it answers True where bf16 is emulated)."""
+    monkeypatch.setattr(hardware, "cuda_device_info", lambda device: ("Test GPU", capability))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    precision, why = hardware.resolve_precision("auto", torch.device("cuda", 0), (256, 128))
+    assert precision == expected
+    assert f"Test GPU, compute capability {capability[0]}.{capability[1]}" in why
+    assert hardware.resolve_precision("bf16", torch.device("cuda", 0), (256, 128)) == ("bf16", "as requested")
     with pytest.raises(mssvae.MSSVAEInputError, match="precision must be one of"):
         MSSVAE("nb", precision="half")
 
 
-def test_fit_records_runtime_and_threads_are_restored():
+@pytest.mark.parametrize("native_bf16,hidden,expected", [(False, (64, 64), "fp32"), (True, (64, 64), "bf16"),
+                                                         (True, (8, 6), "fp32")])
+def test_fit_records_runtime_and_threads_are_restored(monkeypatch, native_bf16, hidden, expected):
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native_bf16)
     a = make_adata()
     before = torch.get_num_threads()
-    MSSVAE("nb", **TINY).fit(a, group_key="group", epochs=1, batch_size=32, progress=False, threads=1)
+    MSSVAE("nb", **{**TINY, "hidden": hidden}).fit(a, group_key="group", epochs=1, batch_size=32, progress=False,
+                                                   threads=1)
     runtime = a.uns[C.UNS][C.RUNTIME]
     assert runtime["device"] == "cpu" and runtime["threads"] == 1 and runtime["batch_size"] == 32
-    assert runtime["precision"] in ("fp32", "bf16") and runtime["precision_reason"]
+    assert (runtime["precision"], runtime["precision_reason"]) == hardware.resolve_precision("auto", torch.device("cpu"),
+                                                                                             hidden)
+    assert runtime["precision"] == expected
     assert torch.get_num_threads() == before
     with pytest.raises(mssvae.MSSVAEInputError, match="threads must be a whole number"):
         MSSVAE("nb", **TINY).fit(a, group_key="group", epochs=1, progress=False, threads=0)

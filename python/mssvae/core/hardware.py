@@ -26,6 +26,11 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: "Decoder speed on a CPU with AMX"). "auto" therefore asks for both hidden widths to be at least this.
 BF16_CPU_MIN_HIDDEN = 64
 
+#: The CUDA compute capability from which bf16 arithmetic runs in hardware (Ampere, 8.0). Older
+#: devices run bf16 by emulation where they run it at all (``torch.cuda.is_bf16_supported()``
+#: answers True for those too), so "auto" asks for the capability instead.
+BF16_CUDA_MIN_CAPABILITY = (8, 0)
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` picks CUDA when present, else the CPU."""
@@ -49,11 +54,17 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+def cuda_device_info(device: torch.device) -> tuple[str, tuple[int, int]]:
+    """The name and compute capability ``(major, minor)`` of the CUDA ``device`` (its index, or
+    the current device where it has none)."""
+    return torch.cuda.get_device_name(device), tuple(torch.cuda.get_device_capability(device))
+
+
 def resolve_precision(precision: str, device: torch.device, hidden: tuple[int, ...]) -> tuple[str, str]:
     """The decoder's arithmetic for ``precision`` on ``device``, and why.
 
-    ``"auto"``: bf16 on CUDA devices that support it, fp16 (with the fused path's gradient
-    scaling) on older ones; bf16 on CPUs with native bf16 when every hidden width is at least
+    ``"auto"``: bf16 on CUDA devices of compute capability :data:`BF16_CUDA_MIN_CAPABILITY` or
+    higher, whose hardware runs it, fp16 (with the fused path's gradient scaling) on older ones; bf16 on CPUs with native bf16 when every hidden width is at least
     :data:`BF16_CPU_MIN_HIDDEN`; fp32 elsewhere. An explicit choice is kept as given.
     """
     if precision not in PRECISION_CHOICES:
@@ -61,9 +72,11 @@ def resolve_precision(precision: str, device: torch.device, hidden: tuple[int, .
     if precision != "auto":
         return precision, "as requested"
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return "bf16", f"{torch.cuda.get_device_name(device)} supports bf16"
-        return "fp16", f"{torch.cuda.get_device_name(device)} lacks bf16"
+        name, capability = cuda_device_info(device)
+        cc = f"{name}, compute capability {capability[0]}.{capability[1]}"
+        if capability >= BF16_CUDA_MIN_CAPABILITY:
+            return "bf16", f"{cc}, runs bf16 in hardware"
+        return "fp16", f"{cc}, has no bf16 hardware (from 8.0)"
     if not cpu_has_native_bf16():
         return "fp32", "the CPU has no native bf16 (AVX-512 BF16 / AMX)"
     if min(hidden) < BF16_CPU_MIN_HIDDEN:
