@@ -11,7 +11,8 @@ from mssvae import contract as C
 from mssvae.core import hardware
 from mssvae.model import MSSVAE
 from mssvae.core.train import default_batch_size
-from mssvae.core.stopping import StoppingRule, StoppingState, observe
+from mssvae.core import train as train_module
+from mssvae.core.stopping import StoppingRule, StoppingState, column_density, densest_column, epoch_annealed, observe
 from mssvae.core.train import steps_per_epoch
 
 
@@ -62,14 +63,114 @@ def test_rule_never_stops_a_dense_w():
     assert records[-1]["densest"] == 1.0 and not any(r["done"] for r in records)
 
 
+@pytest.mark.parametrize("rows,stops", [(20, False), (11, False), (10, True)])
+def test_one_dense_column_among_sparse_ones_holds_the_fit(rows, stops):
+    """One column over ``max_density`` (half the features) holds the fit however still the
+    other columns and the loss are; a column at exactly half does not."""
+    rule = StoppingRule(window=2, patience=2)
+    state = StoppingState()
+    W = _sparse_w()
+    W[:rows, 2] = 1.0  # columns 0 and 1 hold 5 of 20 features, column 3 none
+    records = [observe(rule, state, W, 100.0, annealed=True) for _ in range(10)]
+    assert records[-1]["densest"] == pytest.approx(rows / 20)
+    assert records[-1]["stable_epochs"] >= rule.patience  # supports and loss alone would stop it
+    assert any(r["done"] for r in records) is stops
+
+
+def test_density_is_read_from_the_rules_averaged_w():
+    """After many epochs of a dense column, one epoch in which it looks sparse leaves the rule's
+    averaged |W| dense: the rule holds the fit, and the end-of-fit density reads the same W."""
+    rule = StoppingRule(window=2, patience=2)
+    state = StoppingState()
+    dense = _sparse_w()
+    dense[:, 2] = 1.0
+    for _ in range(8):
+        observe(rule, state, dense, 100.0, annealed=True)
+    sparse = _sparse_w()
+    record = observe(rule, state, sparse, 100.0, annealed=True)
+    assert column_density(sparse, rule.threshold) == 0.25 and record["densest"] == 1.0 and not record["done"]
+    assert densest_column(rule, state, sparse) == record["densest"]
+    assert densest_column(rule, None, sparse) == 0.25 == densest_column(rule, StoppingState(), sparse)
+
+
+def test_end_of_fit_density_reads_the_rules_averaged_w():
+    """The trainer's summary judges density from the W the rule read (its average), not from
+    the last W alone; without a rule, from the last W."""
+    from mssvae.core.module import MSSVAEModule
+    from mssvae.core.train import Trainer
+    from mssvae.model.start import module_kwargs
+
+    a = make_adata()
+    model = MSSVAE("nb", **TINY)
+    s = model.settings
+    s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
+    module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2]))
+    assert column_density(module.W, 0.03) == 1.0  # W starts at ones
+    trainer = Trainer(module, s.train_settings(), seed=0)
+    trainer.stop_reason = "max_epochs"
+    average = torch.zeros_like(module.W)
+    average[:3, 0] = 1.0
+    trainer.stopping_state.w_average = average
+    summary = trainer.summary()
+    assert not summary["dense"] and "dense" not in summary["message"]
+    trainer.settings.stopping = None
+    assert trainer.summary()["dense"]
+
+
+def test_an_epoch_is_annealed_only_when_all_its_steps_ran_at_the_last_lambda0():
+    assert not epoch_annealed(16, 20)  # steps 16–19 end at the break: all at the previous λ0
+    assert not epoch_annealed(16, 18)  # steps 16, 17 before the break, 18, 19 after
+    assert epoch_annealed(20, 20) and epoch_annealed(24, 20) and epoch_annealed(0, 0)
+
+
+@pytest.mark.parametrize("final_break", [20, 18])
+def test_fit_counts_only_epochs_run_entirely_at_the_last_lambda0(monkeypatch, final_break):
+    """4 steps an epoch: the 5th epoch (steps 16–19) ends at step 20, or holds the break at 18;
+    either way its steps did not all run at λ0's last value, and the rule's counts start with
+    the 6th. With windows of 3 epochs, the loss comparison exists first at epoch 6 + 2·3 − 1."""
+    seen = []
+
+    def spy(rule, state, W, loss, annealed):
+        seen.append(annealed)
+        return observe(rule, state, W, loss, annealed)
+
+    monkeypatch.setattr(train_module, "observe", spy)
+    a = make_adata(n_per_group=(40, 30, 30), n_features=16, counts=False)
+    model = MSSVAE("gaussian", **TINY, lambda0_breaks=(4, final_break), stopping_patience=3, stopping_tol=0.05)
+    model.fit(a, group_key="group", epochs=200, batch_size=25, progress=False)
+    assert steps_per_epoch(100, 25) == 4
+    assert seen.index(True) == 5 and not any(seen[:5]) and all(seen[5:])  # epoch 6, counted from 0
+    history = model.history
+    first_compared = next(h["epoch"] for h in history if "improvement" in h)
+    assert first_compared == 6 + 2 * 3 - 1
+    assert all(h["stable_epochs"] == 0 for h in history[:5])
+    stop = model.state.stopping
+    assert stop["reason"] == "converged" and stop["epochs"] == len(history) >= first_compared
+    assert history[-1]["stable_epochs"] >= 3 and history[-1]["densest"] <= 0.5
+
+
+def test_a_fit_whose_w_stays_dense_runs_to_its_maximum_and_says_so():
+    """A spike as wide as the slab leaves W dense: the supports hold and the loss flattens, but
+    the rule never stops the fit, and the end-of-fit message gives the density the rule read."""
+    a = make_adata(n_per_group=(40, 30, 30), n_features=16, counts=False)
+    model = MSSVAE("gaussian", **TINY, lambda0=(1.0,), lambda0_breaks=(), sparsity_weight=0.01, stopping_patience=3)
+    model.fit(a, group_key="group", epochs=40, batch_size=25, progress=False)
+    stop, history = model.state.stopping, model.history
+    assert stop["reason"] == "max_epochs" and stop["epochs"] == len(history) == 40
+    assert all(h["densest"] > 0.5 for h in history)
+    assert max(h["stable_epochs"] for h in history) >= 3  # the supports alone would have let it stop
+    assert stop["dense"] and f"a column holds {history[-1]['densest']:.0%} of the features" in stop["message"]
+
+
 def test_fit_stops_early_and_records_why():
     a = make_adata(n_per_group=(40, 30, 30), n_features=16, counts=False)
     model = MSSVAE("gaussian", **TINY, lambda0_breaks=(4, 20), stopping_patience=3, stopping_tol=0.05)
     model.fit(a, group_key="group", epochs=200, batch_size=25, progress=False)
     stop = a.uns[C.UNS][C.STOPPING]
-    assert stop["reason"] == "converged" and stop["epochs"] < 200
-    assert stop["steps"] == stop["epochs"] * steps_per_epoch(100, 25) and stop["steps"] >= 20
+    assert stop["reason"] == "converged" and stop["epochs"] < 200 and not stop["dense"]
+    assert stop["steps"] == stop["epochs"] * steps_per_epoch(100, 25)
     assert len(model.history) == stop["epochs"] and model.history[-1]["stable_epochs"] >= 3
+    assert "the stopping rule held" in stop["message"] and "dense" not in stop["message"]
     full = MSSVAE("gaussian", **TINY, lambda0_breaks=(4, 20), early_stopping=False)
     full.fit(a.copy(), group_key="group", epochs=12, batch_size=25, progress=False)
     assert len(full.history) == 12 and full.state.stopping["reason"] == "max_epochs"

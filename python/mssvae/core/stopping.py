@@ -4,7 +4,8 @@
 history, and the fit stops at the first epoch where all hold:
 
 1. λ0 has reached its last value (the annealing of App. C.2.1 is over), and the two counts
-   below start only then;
+   below start only then: an epoch counts as annealed when every one of its steps ran at the
+   last λ0, so the epoch that holds the last break, or ends at it, does not;
 2. the supports of W have held for ``patience`` epochs: the supports are read from |W| averaged
    over epochs (an exponential average with weight ``smoothing`` on the newest epoch, so that
    entries hovering at the threshold under minibatch noise do not count as moves), and
@@ -20,8 +21,9 @@ very step λ0 reached 15; on a wide data set (252 × 4000) a rule on the raw sup
 tolerance never stopped, because 120–900 entries crossed the threshold every epoch and the
 epoch losses moved by ±4% (``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps").
 
-It never stops while W is dense: while some column holds more than ``max_density`` of the
-features, the fit goes on (and, at the maximum, says so).
+It never stops while W is dense: while some column of the averaged |W| holds more than
+``max_density`` of the features, the fit goes on (and, at the maximum, says so, reading the
+same averaged |W|: :func:`densest_column`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,21 @@ def observe(rule: StoppingRule, state: StoppingState, W: torch.Tensor, loss: flo
     done = annealed and state.stable_epochs >= rule.patience and flat and densest <= rule.max_density
     return dict(support_changes=changes, stable_epochs=state.stable_epochs, improvement=improvement,
                 densest=densest, done=bool(done))
+
+
+def epoch_annealed(first_step: int, final_step: int) -> bool:
+    """Whether an epoch whose first gradient step has index ``first_step`` (counted from 0) ran
+    every step at the last λ0, which applies from step ``final_step`` on."""
+    return first_step >= final_step
+
+
+def densest_column(rule: StoppingRule, state: StoppingState | None, W: torch.Tensor) -> float:
+    """The largest share of features in one column's support, read as the rule reads it: from
+    |W| averaged over the epochs at the final λ0 (``state.w_average``) once the rule has seen an
+    epoch, else (no rule, or no epoch yet) from ``W`` itself."""
+    if state is not None and state.w_average is not None:
+        return column_density(state.w_average, rule.threshold)
+    return column_density(W, rule.threshold)
 
 
 def column_density(W: torch.Tensor, threshold: float) -> float:

@@ -23,7 +23,8 @@ from .batches import Batches
 from .distributed import Ranks
 from .module import LossTerms, MSSVAEModule
 from .priors import Lambda0Schedule
-from .stopping import CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, column_density, observe
+from .stopping import (CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, densest_column, epoch_annealed,
+                       observe)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -178,8 +179,9 @@ class Trainer:
                 MAX_STEPS: f"reached the maximum of {s.max_steps} gradient steps",
                 "interrupted": "interrupted"}[reason]
         message = f"stopped after {self.epoch} epochs ({self.step} steps): {text}"
-        densest = column_density(self.module.W, StoppingRule().threshold)
-        dense = densest > StoppingRule().max_density
+        rule = s.stopping or StoppingRule()
+        densest = densest_column(rule, self.stopping_state if s.stopping is not None else None, self.module.W)
+        dense = densest > rule.max_density
         if dense:
             message += (f"; W is still dense (a column holds {densest:.0%} of the features): fit longer "
                         "(epochs=, max_steps=) before reading gene sets from it")
@@ -251,7 +253,7 @@ class Trainer:
                 record.update(epoch=self.epoch + 1, step=self.step, lambda0=lambda0, seconds=time.perf_counter() - t0)
                 if s.stopping is not None:
                     rule = observe(s.stopping, self.stopping_state, module.W, record["loss"],
-                                   annealed=self.step >= s.schedule.final_step)
+                                   annealed=epoch_annealed(self.step - n_steps, s.schedule.final_step))
                     if rule.pop("done"):
                         self.stop_reason = CONVERGED
                     record.update({k: v for k, v in rule.items() if v == v})  # no improvement before two windows
