@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
 
 import baselines  # noqa: E402
-from provenance import commit as code_version  # noqa: E402
+from provenance import header, record as provenance_record  # noqa: E402
 from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
 from mssvae.contract import DEFAULT_THRESHOLD
 from mssvae.sim.metrics import evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
@@ -434,7 +434,9 @@ def main(argv=None) -> int:
     done = {(r["design"], r["seed"], r["method"]) for r in read_runs(runs_path)} if args.resume else set()
     if not args.resume and runs_path.exists():
         runs_path.unlink()
-    t_start, version = time.perf_counter(), code_version()  # the code this process imported
+    t_start, prov = time.perf_counter(), provenance_record()  # the code this process imported
+    version = prov["commit"]
+    print("\n".join(header(prov)), flush=True)
     for design in designs:
         cfg = sizes_for(design, args.quick, overrides)
         if args.epochs:
@@ -451,7 +453,8 @@ def main(argv=None) -> int:
                 info = fit_method(adata, design, method, cfg, seed)
                 t0 = time.perf_counter()
                 scored = score(adata, design, method, thresholds, args.max_density, not args.no_dci, seed)
-                record = {"design": design, "seed": seed, "method": method, "code": version, "shape": list(adata.shape),
+                record = {"design": design, "seed": seed, "method": method, "code": version, "provenance": prov,
+                          "shape": list(adata.shape),
                           "seconds": round(info.pop("seconds"), 2), "eval_seconds": round(time.perf_counter() - t0, 2),
                           "data": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg["data"].items()},
                           **scored, **info}

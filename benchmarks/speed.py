@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from provenance import cpu_model  # noqa: E402
+from provenance import cpu_model, header, record as provenance_record  # noqa: E402
 
 HIDDEN = (256, 128)
 N_SHARED, N_SPECIFIC, N_GROUPS = 50, 10, 3
@@ -162,10 +162,11 @@ def measure(impl: str, n: int, g: int, epochs: int, threads: int, device: str = 
            "--device", device]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
-        # One failed run (e.g. out of memory on a shared machine) should not lose the table.
+        # One failed run (e.g. out of memory on a shared machine) should not lose the table; the
+        # script still exits non-zero at the end.
         print(f"{impl} {n}x{g} failed (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:]}", flush=True)
         return {"impl": impl, "n": n, "g": g, "sec_per_epoch": float("nan"), "cpu_sec_per_epoch": float("nan"),
-                "peak_rss_gb": float("nan")}
+                "peak_rss_gb": float("nan"), "failed": True}
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -185,17 +186,20 @@ def main(argv=None):
     p.add_argument("--density", type=float, default=0.05, help="non-zero share of the --sparse matrix")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.one:
+        impl, n, g = args.one[0], int(args.one[1]), int(args.one[2])
+        print(json.dumps(run_one(impl, n, g, args.epochs, device=args.device)))
+        return 0
+    prov = provenance_record()
+    print("\n".join(header(prov)), flush=True)
     if args.sparse:
         n, g = (int(v) for v in args.sparse.split("x"))
         print(f"{cpu_model()}, {args.threads} torch thread(s); {load()}")
         hidden = HIDDEN if args.hidden is None else tuple(int(v) for v in args.hidden.split(","))
-        print(json.dumps(run_sparse(n, g, args.density, args.epochs, device=args.device, hidden=hidden)))
+        print(json.dumps({**run_sparse(n, g, args.density, args.epochs, device=args.device, hidden=hidden),
+                          "commit": prov["commit"]}))
         print(load())
-        return
-    if args.one:
-        impl, n, g = args.one[0], int(args.one[1]), int(args.one[2])
-        print(json.dumps(run_one(impl, n, g, args.epochs, device=args.device)))
-        return
+        return 0
     configs = [(256, 300), (256, 600)] if args.quick else [(1024, 1000), (1024, 2500), (1024, 5000), (1024, 2000), (4096, 2000)]
     if args.configs:
         configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
@@ -205,7 +209,7 @@ def main(argv=None):
     print(f"matmul throughput (64000x256 @ 256x128, {args.threads} threads): bf16 {bf16:.3f} TFLOP/s, fp32 {fp32:.3f} TFLOP/s")
     k = N_SHARED + N_GROUPS * N_SPECIFIC
     impls = args.impls.split(",")
-    rows = []
+    rows, failed = [], []
     for n, g in configs:
         runs = {i: [] for i in impls}
         for _ in range(args.repeats):
@@ -214,7 +218,8 @@ def main(argv=None):
         med = {i: statistics.median(r["sec_per_epoch"] for r in runs[i]) for i in impls}
         rss = {i: max(r["peak_rss_gb"] for r in runs[i]) for i in impls}
         limit = decoder_flops(n, g, k) / (bf16 * 1e12)
-        row = {"n": n, "g": g, "limit": limit, **{f"{i}_s": med[i] for i in impls}, **{f"{i}_gb": rss[i] for i in impls},
+        failed += [f"{i} {n}x{g}" for i in impls if any(r.get("failed") for r in runs[i])]
+        row = {"n": n, "g": g, "commit": prov["commit"], "limit": limit, **{f"{i}_s": med[i] for i in impls}, **{f"{i}_gb": rss[i] for i in impls},
                **{f"{i}_all": [round(r["sec_per_epoch"], 3) for r in runs[i]] for i in impls},
                **{f"{i}_cpu": [round(r["cpu_sec_per_epoch"], 3) for r in runs[i]] for i in impls}}
         rows.append(row)
@@ -232,7 +237,10 @@ def main(argv=None):
         cells = " | ".join(f"{r[f'{i}_s']:.3g} ({r[f'{i}_gb']:.2f})" for i in impls)
         ratios = "".join(f" | {r['naive_s'] / r[f'{i}_s']:.1f}×" for i in others)
         print(f"| {r['n']} | {r['g']} | {cells}{ratios} | {r['limit']:.2f} s |")
+    if failed:
+        print(f"\nfailed runs: {', '.join(failed)}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

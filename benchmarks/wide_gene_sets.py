@@ -36,7 +36,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fidelity import NB_MODEL, code_version  # noqa: E402
+from fidelity import NB_MODEL  # noqa: E402
+from provenance import header, record as provenance_record  # noqa: E402
 
 RULES = ("0.5", "0.03", "fit")
 DESIGNS = {
@@ -144,14 +145,16 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = out / "runs.jsonl"
     rows = [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
+    prov = provenance_record()
     if not args.table_only:
+        print("\n".join(header(prov)), flush=True)
         for design in args.designs.split(","):
             decoders = args.decoders.split(",") if DESIGNS[design][2] == "gaussian" else ["nb default"]
             for decoder in decoders:
                 for seed in range(args.seeds):
                     if any(r["design"] == design and r["decoder"] == decoder and r["seed"] == seed for r in rows):
                         continue
-                    row = run_one(design, decoder if decoder != "nb default" else "free", seed)
+                    row = {**run_one(design, decoder if decoder != "nb default" else "free", seed), "provenance": prov}
                     rows.append(row)
                     with runs.open("a") as fh:
                         fh.write(json.dumps(row) + "\n")
@@ -159,7 +162,7 @@ def main(argv=None) -> int:
     text = table(rows)
     (out / "table.md").write_text(text + "\n")
     print(text)
-    print(f"\n{' '.join(sys.argv)}\ncode {code_version()}")
+    print(f"\n{' '.join(sys.argv)}\ncode {prov['commit']} (sources {prov['source_digest']})")
     return 0
 
 
