@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from mssvae import MSSVAE
+from provenance import header, record as provenance_record
 
 from mssvae.sim import metrics
 
@@ -119,17 +120,19 @@ def main(argv=None) -> None:
         a.seeds, a.n_per_group, a.epochs = 1, 150, 30
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)
+    prov = provenance_record()
+    print("\n".join(header(prov)), file=sys.stderr, flush=True)
     rows = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         for config in a.configs.split(","):
-            r = run_one(config, seed, a.n_per_group, a.epochs, a.batch_sd)
+            r = {**run_one(config, seed, a.n_per_group, a.epochs, a.batch_sd), "commit": prov["commit"]}
             rows.append(r)
             print(f"{config:14s} seed {seed}: " + ", ".join(f"{k} {r[k]:.3g}" for k in COLUMNS) + f" ({r['seconds']:.0f}s)",
                   file=sys.stderr, flush=True)
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(a.out / "runs.csv", index=False)
-    text = (f"3 groups × {a.n_per_group}, G = 100, 2 batches (sd {a.batch_sd:g}), Gaussian MSSVAE Table 2, {a.epochs} epochs; "
+    text = "\n".join(header(prov)) + "\n\n" + (f"3 groups × {a.n_per_group}, G = 100, 2 batches (sd {a.batch_sd:g}), Gaussian MSSVAE Table 2, {a.epochs} epochs; "
             f"median (min–max) over {a.seeds} seed(s)\n\n" + table(rows, a.seeds))
     (a.out / "table.md").write_text(text + "\n")
     print(text)

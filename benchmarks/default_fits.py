@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
+
+from provenance import header, record as provenance_record
 
 DESIGNS = {
     "gaussian": ("gaussian", dict(), "gaussian"),
@@ -75,12 +76,13 @@ def main(argv=None):
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]))))
         return
-    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()}")
+    prov = provenance_record()
+    print("\n".join(header(prov)), flush=True)
     rows = []
     for design in args.designs.split(","):
         for seed in range(args.seeds):
             for busy in ((False, True) if args.busy else (False,)):
-                row = _fit(design, seed, busy)
+                row = {**_fit(design, seed, busy), "commit": prov["commit"]}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     print("\n| design | N × G | seed | busy core | seconds | epochs (steps) | stop | threads | shared / group @0.03 | @0.5 |")

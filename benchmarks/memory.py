@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from provenance import header, record as provenance_record
+
 CHUNK = 100_000  # rows generated and written at a time
 
 
@@ -103,6 +105,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     root = Path(args.data_dir)
     root.mkdir(parents=True, exist_ok=True)
+    prov = provenance_record()
+    print("\n".join(header(prov)), flush=True)
     rows = []
     for n in (int(v) for v in args.sizes.split(",")):
         path = root / f"counts_{n}x{args.features}.h5ad"
@@ -114,7 +118,7 @@ def main(argv=None) -> None:
             nnz = int(f["X/data"].shape[0])
         extra = args.fit_args.split() + ([] if args.max_steps is None else ["--max-steps", str(args.max_steps)])
         res = run_fit(path, root / f"fit_{n}.h5ad", args.threads, extra, args.nproc)
-        row = dict(n=n, g=args.features, nproc=args.nproc, nnz=nnz, file_mb=path.stat().st_size / 2**20,
+        row = dict(commit=prov["commit"], n=n, g=args.features, nproc=args.nproc, nnz=nnz, file_mb=path.stat().st_size / 2**20,
                    dense_fp32_mb=n * args.features * 4 / 2**20, **res)
         rows.append(row)
         print(json.dumps(row), flush=True)

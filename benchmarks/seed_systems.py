@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE.parent / "python"))
 import torch  # noqa: E402
 
 from mssvae import MSSVAE  # noqa: E402
+from provenance import header  # noqa: E402
 from mssvae.contract import GROUPS, N_SPECIFIC, SIM, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC  # noqa: E402
 from foreign_penalty import foreign_latents, foreign_penalty  # noqa: E402
 from mssvae.sim.metrics import dci_disentanglement, evaluate, group_blocks  # noqa: E402
@@ -274,7 +275,7 @@ def main(argv=None):
         sections += [f"### Leakage sweep (2 groups x {c['n_per_group']}, 20 shared features, Gaussian, K_S = {c['n_shared']}, "
                      f"K_m = {c['n_specific']}, {c['epochs']} epochs; supports |W| > 0.1)\n\n" + md_table(sweep)]
         frames.update(sweep=sweep)
-    text = "\n\n".join(sections) + f"\n\n(total {time.time() - t0:.0f} s)\n"
+    text = "\n".join(header()) + "\n\n" + "\n\n".join(sections) + f"\n\n(total {time.time() - t0:.0f} s)\n"
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ import time
 import torch
 
 from mssvae.core.nets import _HEAD_BLOCKS
+from provenance import header
 
 #: (B, n, H2): the §4.1 chunk at batch 512 on 2 threads, the 252 × 4000 chunk at batch 63, and
 #: two NB chunks at Table 2's H2.
@@ -92,6 +93,7 @@ def main(argv=None):
     p.add_argument("--inner", type=int, default=20)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    print("\n".join(header()), flush=True)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, load {os.getloadavg()}; "
           f"ms, median of {args.repeats} × {args.inner} calls\n")
     print("| part | B × n × H2 | einsum | mm-diag | mul-sum | products / mul-sum |")
