@@ -15,11 +15,14 @@ history, and the fit stops at the first epoch where all hold:
    of the ``window`` before by less than ``tol`` (relative) or by less than twice the standard
    error of that difference (small data sets take a few noisy steps per epoch).
 
-So a fit runs at least ``2 · window`` epochs at the final λ0. On the full-size §4.2 design
-(H200, seeds 0–2) a rule that counted the epochs before the last λ0 stopped 5 of 9 fits at the
-very step λ0 reached 15; on a wide data set (252 × 4000) a rule on the raw supports and a fixed
-tolerance never stopped, because 120–900 entries crossed the threshold every epoch and the
-epoch losses moved by ±4% (``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps").
+So a fit runs at least ``2 · window`` epochs wholly at the final λ0. On the full-size §4.2
+design (H200, seeds 0–2, batch 512, λ0's last break at step 1680, the end of epoch 240) a rule
+that counted the epochs before the last λ0 stopped 3 of 9 fits at step 1680, after an epoch run
+wholly at λ0 = 10, and 5 of 9 within 200 steps of it
+(``benchmarks/results/gpu_check_h200/time_to_result_rows.jsonl``); on a wide data set
+(252 × 4000) a rule on the raw supports and a fixed tolerance never stopped, because 120–900
+entries crossed the threshold every epoch and the epoch losses moved by ±4%
+(``benchmarks/FINDINGS.md``, "Stopping rule and λ0 breaks in steps").
 
 It never stops while W is dense: while some column of the averaged |W| holds more than
 ``max_density`` of the features, the fit goes on (and, at the maximum, says so, reading the
