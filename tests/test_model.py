@@ -148,6 +148,19 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
     assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
 
 
+def test_lambda0_follows_the_budget_and_a_resumed_fit_keeps_its_schedule(tmp_path, counts_adata):
+    """Unset breaks are 5 % and 30 % of the first run's steps (75 samples, batch 32: 3 steps an
+    epoch); resuming with more epochs continues that annealing instead of moving its breaks."""
+    a = counts_adata.copy()
+    kw = dict(likelihood="nb", seed=2, **TINY, batch_size=32, threads=1, progress=False)
+    first = mssvae.fit(a, epochs=20, model_dir=tmp_path, **kw)
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # of 60 steps
+    assert [h["lambda0"] for h in first.history[:7]] == [1.0] + [10.0] * 5 + [15.0]  # at each epoch's last step
+    longer = mssvae.fit(a, epochs=40, model_dir=tmp_path, resume=True, **kw)
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # not [6, 36] of 120 steps
+    assert longer.history[:20] == first.history and longer.history[-1]["lambda0"] == 15.0
+
+
 def test_a_progress_callback_sees_every_epoch_and_can_stop_the_fit(counts_adata, tmp_path, capsys):
     import mssvae.core.train as train
 

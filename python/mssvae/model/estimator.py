@@ -176,16 +176,17 @@ class MSSVAE:
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
                  f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
         if ranks.is_main:
-            warn_short_schedule(s.train_settings(), X.shape[0])
+            warn_short_schedule(s.train_settings(X.shape[0]), X.shape[0])
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
             kwargs = module_kwargs(Xk, s, n_spec, S, precision=precision)
             state.module_kwargs = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
-            trainer = Trainer(self.module, s.train_settings(), seed, ranks)
+            trainer = Trainer(self.module, s.train_settings(X.shape[0]), seed, ranks)
             ckpt_dir = Path(model_dir) if model_dir is not None else None
             if resume:
                 resume_from(trainer, ckpt_dir, dev, state)
+            state.runtime["lambda0_breaks"] = list(trainer.settings.schedule.breaks)
             try:
                 trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
             finally:

@@ -9,7 +9,7 @@ from ..core.hardware import PRECISION_CHOICES
 from ..core.module import ENCODER_INPUTS, LIKELIHOODS
 from ..core.priors import Lambda0Schedule
 from ..core.stopping import StoppingRule
-from ..core.train import TrainSettings
+from ..core.train import TrainSettings, steps_per_epoch
 from ..errors import MSSVAEInputError
 
 # Table 2 of the paper, per likelihood, plus what the paper leaves implicit, chosen with the
@@ -17,18 +17,20 @@ from ..errors import MSSVAEInputError
 # sparsity prior, and whether the decoder is constrained so that W carries the scale.
 #
 # ``epochs`` is a maximum (the stopping rule ends most fits sooner), and ``max_steps`` bounds the
-# gradient steps for large N. ``lambda0_breaks`` are Table 2's 5% and 30% of the epochs as
-# gradient steps at the paper's sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500
-# epochs; §4.2: 3200 samples, 7 × 800), so that they mean the same whether or not a fit stops
-# early (``core.priors.Lambda0Schedule``).
+# gradient steps for large N.
 PAPER_DEFAULTS = {
     "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500,
-                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", lambda0_breaks=(150, 900),
-                     max_steps=6000),
+                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", max_steps=6000),
     "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800,
-               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", lambda0_breaks=(280, 1680),
-               max_steps=11200),
+               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200),
 }
+
+# λ0's default breaks are Table 2's 5 % and 30 % of the fit's step budget (epochs × steps per
+# epoch, at most max_steps), but never later than these steps: the same fractions at the paper's
+# sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500 epochs; §4.2: 3200 samples,
+# 7 × 800), so a large data set anneals as the paper's did however many epochs it may run, and
+# a small one reaches the last λ0 within the epochs it is given (docs/design.md, "λ0 annealing").
+LATEST_LAMBDA0_BREAKS = {"gaussian": (150, 900), "nb": (280, 1680)}
 
 
 def _doc(text: str, default=None, factory=None):
@@ -49,7 +51,9 @@ class Settings:
     lr_w: float | None = _doc("Adam learning rate of W")
     lambda1: float = _doc("slab scale of the spike-and-slab lasso", 0.1)
     lambda0: tuple[float, ...] = _doc("the annealed spike scales", factory=lambda: (1.0, 10.0, 15.0))
-    lambda0_breaks: tuple[int, ...] | None = _doc("gradient steps at which lambda0 moves to its next value")
+    lambda0_breaks: tuple[int, ...] | None = _doc(
+        "gradient steps at which lambda0 moves to its next value (None: 5% and 30% of the fit's steps, "
+        "at most 150 and 900 (Gaussian) or 280 and 1680 (NB))")
     a: float = _doc("Beta(a, b) prior of eta: a", 1.0)
     b: float | None = _doc("Beta(a, b) prior of eta: b (None: the number of features)")
     sparsity_weight: float | None = _doc("weight of the sparsity prior against the whole-data likelihood")
@@ -81,11 +85,28 @@ class Settings:
         return StoppingRule(tol=float(self.stopping_tol), window=int(self.stopping_patience),
                             patience=int(self.stopping_patience))
 
-    def train_settings(self) -> TrainSettings:
-        """What the trainer needs, from resolved settings."""
+    def schedule(self, n_samples: int) -> Lambda0Schedule:
+        """λ0's annealing for a fit of ``n_samples`` from resolved settings: the given breaks, or
+        Table 2's fractions of the step budget (``LATEST_LAMBDA0_BREAKS``)."""
+        if self.lambda0_breaks is not None:
+            return Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks))
+        if len(self.lambda0) not in (1, 3):
+            raise MSSVAEInputError(f"lambda0 has {len(self.lambda0)} values and lambda0_breaks is unset; the default "
+                                   "breaks are for one or three values",
+                                   hint="give lambda0_breaks, one gradient step fewer than lambda0 has values",
+                                   args_named=("lambda0", "lambda0_breaks"))
+        if len(self.lambda0) == 1:
+            return Lambda0Schedule.constant(self.lambda0[0])
+        steps = int(self.epochs) * steps_per_epoch(n_samples, int(self.batch_size))
+        if self.max_steps is not None:
+            steps = min(steps, int(self.max_steps))
+        return Lambda0Schedule.from_paper(steps, LATEST_LAMBDA0_BREAKS[self.likelihood], values=tuple(self.lambda0))
+
+    def train_settings(self, n_samples: int) -> TrainSettings:
+        """What the trainer needs for a fit of ``n_samples``, from resolved settings."""
         return TrainSettings(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
                              lr_w=float(self.lr_w), sparsity_weight=float(self.sparsity_weight),
-                             schedule=Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks)),
+                             schedule=self.schedule(n_samples),
                              balance_groups=bool(self.balance_groups),
                              max_steps=None if self.max_steps is None else int(self.max_steps),
                              stopping=self.stopping_rule())
