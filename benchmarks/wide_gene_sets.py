@@ -54,6 +54,9 @@ DESIGNS = {
     "rnaseq-90x1000": ("rnaseq", dict(n_samples=90, n_features=1000), "nb", {}, dict(epochs=300)),
     "rnaseq-90x1000-paper-steps": ("rnaseq", dict(n_samples=90, n_features=1000), "nb",
                                    dict(lambda0_breaks=(280, 1680)), dict(epochs=300)),
+    # the penalty's per-sample share weight / N held at the reduced §4.2's (10 / 600)
+    "rnaseq-90x1000-weight1.5": ("rnaseq", dict(n_samples=90, n_features=1000), "nb",
+                                 dict(sparsity_weight=1.5), dict(epochs=300)),
     "rnaseq": ("rnaseq", dict(n_samples=600, n_features=300, overlap=2), "nb", {**NB_MODEL, "precision": "fp32"},
                dict(epochs=400, batch_size=128)),
     "splatter2": ("splatter2", dict(n_cells=1000, n_shared_genes=200, n_program_genes=100), "nb",
@@ -61,7 +64,10 @@ DESIGNS = {
 }
 DECODERS = {"free": dict(lipschitz_decoder=False), "lipschitz": dict(lipschitz_decoder=True),
             # the penalty's per-sample share weight / N: a quarter of the default weight at N = 90
-            "free-weight5": dict(lipschitz_decoder=False, sparsity_weight=5.0)}
+            "free-weight5": dict(lipschitz_decoder=False, sparsity_weight=5.0),
+            # §4.1's per-sample share, 20 / 3000, at N = 90 and N = 252
+            "free-weight0.6": dict(lipschitz_decoder=False, sparsity_weight=0.6),
+            "free-weight1.7": dict(lipschitz_decoder=False, sparsity_weight=1.7)}
 
 
 def planted_jaccards(est: np.ndarray, truth: np.ndarray) -> list[float]:
