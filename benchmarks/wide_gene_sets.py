@@ -57,6 +57,8 @@ DESIGNS = {
     # the penalty's per-sample share weight / N held at the reduced §4.2's (10 / 600)
     "rnaseq-90x1000-weight1.5": ("rnaseq", dict(n_samples=90, n_features=1000), "nb",
                                  dict(sparsity_weight=1.5), dict(epochs=300)),
+    # the networks' learning rate of the demo and the vignette: ten times Table 2's
+    "rnaseq-90x1000-lr0.01": ("rnaseq", dict(n_samples=90, n_features=1000), "nb", dict(lr=0.01), dict(epochs=300)),
     "rnaseq": ("rnaseq", dict(n_samples=600, n_features=300, overlap=2), "nb", {**NB_MODEL, "precision": "fp32"},
                dict(epochs=400, batch_size=128)),
     "splatter2": ("splatter2", dict(n_cells=1000, n_shared_genes=200, n_program_genes=100), "nb",
