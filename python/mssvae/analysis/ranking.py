@@ -66,7 +66,7 @@ def _log_lik_and_mean(module, x: torch.Tensor, f: torch.Tensor, lib: torch.Tenso
 def _group_rows(model, data, group, group_key, layer, groups, covariates):
     """The fitted-feature matrix of ``group``'s samples and their coded covariates (None without),
     with the checks of ``transform``."""
-    module = model._require_fit()
+    module = model.fitted_module()
     known = model.groups
     group = str(group)
     if group not in known:
@@ -198,7 +198,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
-    thresholds = gene_set_threshold(model._w(), threshold)
+    thresholds = gene_set_threshold(model.W, threshold)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)

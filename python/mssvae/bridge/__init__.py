@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .. import __version__
+from .._version import __version__
 from .. import contract as C
 from ..blas import torch_blas
 from .. import pp

@@ -10,7 +10,7 @@ from importlib.metadata import version
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from .. import contract as C
 
 
@@ -89,9 +89,9 @@ def write_results(model, adata, layer: str | None = None, groups=None, covariate
     a ``group_key``; ``covariates`` the covariate table when it was fitted with ``covariates=``.
     A model with covariates also writes ``.uns["mssvae"]["covariates"]`` (the encoding: names,
     kinds, design columns, levels, center, scale) and ``["covariate_effects"]`` (β, G × C)."""
-    module, state = model._require_fit(), model.state
+    module, state = model.fitted_module(), model.state
     ks = model.settings.n_shared
-    W = model._w()
+    W = model.W
     adata.varm[C.W_SHARED] = W[:, :ks]
     adata.varm[C.W_SPECIFIC] = W[:, ks:]
     latents = model.transform(adata, layer=layer, groups=groups, covariates=covariates)

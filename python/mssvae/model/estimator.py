@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..contract import ACTIVE_FACTOR_COLUMNS
 from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
@@ -194,13 +194,15 @@ class MSSVAE:
             if progress is True:
                 _say(f"mssvae: {state.stopping['message']}")
             if ranks.is_main:
-                warn_inactive(self._w(), s.likelihood)
+                warn_inactive(self.W, s.likelihood)
             if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
                 self.write_results(data, layer=layer, groups=groups, covariates=covariates)
         return self
 
     # ----- results ----------------------------------------------------------------------------
-    def _require_fit(self) -> MSSVAEModule:
+    def fitted_module(self) -> MSSVAEModule:
+        """The fitted network (:class:`mssvae.core.module.MSSVAEModule`); a ``RuntimeError``
+        before ``fit`` or ``load``."""
         if self.module is None or self.state is None:
             raise RuntimeError("the model is not fitted yet; call .fit(...) or MSSVAE.load(dir) first")
         return self.module
@@ -221,19 +223,22 @@ class MSSVAE:
             out[g] = [f"{g}_{i + 1}" for i in range(k)]
         return out
 
-    def _w(self) -> np.ndarray:
-        return self._fitted().full_rows(self._require_fit().W.detach().cpu().double().numpy())
+    @property
+    def W(self) -> np.ndarray:
+        """The fitted loadings, every input feature × every factor (shared, then each group's),
+        float64; the features left out of the fit (constant ones) have rows of 0."""
+        return self._fitted().full_rows(self.fitted_module().W.detach().cpu().double().numpy())
 
     @property
     def W_shared(self) -> pd.DataFrame:
         """W^(S): features × shared factors."""
         names = self.factor_names()
-        return pd.DataFrame(self._w()[:, : self.settings.n_shared], index=self._fitted().var_names, columns=names["shared"])
+        return pd.DataFrame(self.W[:, : self.settings.n_shared], index=self._fitted().var_names, columns=names["shared"])
 
     @property
     def W_specific(self) -> dict[str, pd.DataFrame]:
         """W^(m) for each group: features × that group's factors."""
-        W, names, out, start = self._w(), self.factor_names(), {}, self.settings.n_shared
+        W, names, out, start = self.W, self.factor_names(), {}, self.settings.n_shared
         for g, k in zip(self.groups, self._fitted().n_specific):
             out[g] = pd.DataFrame(W[:, start : start + k], index=self._fitted().var_names, columns=names[g])
             start += k
@@ -243,7 +248,7 @@ class MSSVAE:
     def eta(self) -> pd.Series:
         """η_k, the estimated share of features in each factor's slab."""
         names = sum(self.factor_names().values(), [])
-        return pd.Series(self._require_fit().eta.cpu().double().numpy(), index=names, name="eta")
+        return pd.Series(self.fitted_module().eta.cpu().double().numpy(), index=names, name="eta")
 
     def history_frame(self) -> pd.DataFrame:
         """Per-epoch loss and its components."""
@@ -253,7 +258,7 @@ class MSSVAE:
         """One row per factor with some |W| above ``threshold`` (None: each factor's threshold,
         :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
         max |W|, η and the top features (``top_genes``)."""
-        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self._w(), threshold)))
+        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self.W, threshold)))
         rows, eta = [], self.eta
         for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
@@ -313,7 +318,7 @@ class MSSVAE:
         fitted with covariates needs them here too (``covariates=``, or the same ``obs``
         columns), coded as at fit time; a level the fit did not see is an error.
         """
-        module = self._require_fit()
+        module = self.fitted_module()
         X, codes, S, obs_names = self.model_inputs(data, group_key, layer, groups, covariates)
         dev = next(module.parameters()).device
         module.eval()
@@ -359,7 +364,7 @@ class MSSVAE:
     def _payload(self, include_state: bool = True) -> dict:
         out = {"settings": asdict(self.settings), "meta": self._fitted().to_dict(), "version": __version__}
         if include_state:
-            out["state_dict"] = self._require_fit().state_dict()
+            out["state_dict"] = self.fitted_module().state_dict()
             out["history"] = self.history
         return out
 
