@@ -71,7 +71,8 @@ def _group_rows(model, data, group, group_key, layer, groups, covariates):
     group = str(group)
     if group not in known:
         raise MSSVAEInputError(f"unknown group {group!r}", hint=f"the model's groups are: {', '.join(map(repr, known))}")
-    X, codes, S, _ = model.model_inputs(data, group_key, layer, groups, covariates)
+    inp = model.prepare_input(data, group_key, layer, groups, covariates)
+    X, codes, S = inp.features, inp.codes, inp.covariates
     m = known.index(group)
     rows = np.flatnonzero(codes == m)
     if len(rows) == 0:
