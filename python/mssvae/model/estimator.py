@@ -16,14 +16,14 @@ from .._version import __version__
 from ..contract import ACTIVE_FACTOR_COLUMNS
 from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
-from ..core.hardware import check_threads, default_threads, resolve_device, resolve_precision, torch_threads
+from ..core.hardware import default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
 from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn_short_schedule
 from ..errors import MSSVAEInputError
 from ..io.covariates import CovariateEncoding
 from ..io.inputs import is_anndata
 from .prepared import PreparedInput, coded_covariates, prepare_input
-from .settings import Settings
+from .settings import Settings, checked_fit_options, checked_settings
 from .start import module_kwargs, specific_sizes, start_statistics
 from .state import FittedState, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
@@ -91,7 +91,7 @@ class MSSVAE:
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
-        self.settings = Settings(likelihood=likelihood, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}).resolved()
+        self.settings = Settings(**checked_settings({"likelihood": likelihood, **kwargs})).resolved()
         #: The settings of the fit that made the current state: the constructor's, with the
         #: fit's ``epochs`` and ``batch_size`` resolved; None before a fit or load.
         self.fitted_settings: Settings | None = None
@@ -143,6 +143,9 @@ class MSSVAE:
         ``batch_size`` is the global minibatch; only rank 0 writes checkpoints and results into its ``data``.
         """
         s = self.settings
+        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume)
+        epochs, batch_size, seed, device, threads = (options[k] for k in ("epochs", "batch_size", "seed", "device", "threads"))
+        model_dir, resume = options["model_dir"], options["resume"]
         ranks = launch(device)
         inp = prepare_input(data, s.likelihood, group_key, layer, groups, covariate_keys=covariate_keys,
                             covariates=covariates, min_group_size=2)
@@ -164,7 +167,7 @@ class MSSVAE:
                 "usable features", hint="lower n_shared / n_specific", args_named=("n_shared", "n_specific"))
         dev = ranks.device or resolve_device(device)
         precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
-        n_threads = (check_threads(threads) if threads is not None else
+        n_threads = (threads if threads is not None else
                      max(1, default_threads() // ranks.local_world_size) if dev.type == "cpu" else None)
         state = self.state = FittedState(
             groups=inp.groups, var_names=inp.var_names, kept=inp.kept, n_specific=n_spec, seed=seed,
