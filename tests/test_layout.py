@@ -92,6 +92,13 @@ def test_import_mssvae_leaves_the_r_door_alone():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
+def test_python_calls_no_private_r_function():
+    """R code run from Python calls the R package's exported functions (``mssvae::``), never its
+    private ones (``mssvae:::``)."""
+    private = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if "mssvae:::" in p.read_text()]
+    assert not private, f"files that call private R functions: {private}"
+
+
 def test_every_setting_reaches_the_command_line():
     names = [row["name"] for row in settings_table()]
     options = {p.name for p in fit_cmd.params}

@@ -197,7 +197,7 @@ def checked_settings(values: dict) -> dict:
         elif name == "precision":
             out[name] = choice(name, v, PRECISION_CHOICES)
         elif name == "n_specific" and isinstance(v, dict):
-            out[name] = {str(g): whole_number(f"{name}[{g!r}]", k, 0) for g, k in v.items()}
+            out[name] = {str(g): whole_number(name, k, 0, hint=f"the entry of group {g!r} is not") for g, k in v.items()}
         elif name in ("n_shared", "n_specific", "stopping_patience", "max_steps", "epochs", "batch_size"):
             least = {"n_specific": 0, "batch_size": 2}.get(name, 1)
             out[name] = whole_number(name, v, least)
