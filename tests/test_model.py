@@ -110,6 +110,11 @@ def test_fit_leaves_the_constructors_settings_alone(tmp_path, counts_adata):
     loaded = MSSVAE.load(tmp_path / "m")
     assert loaded.settings.batch_size is None and loaded.fitted_settings.batch_size == 225
     assert loaded.fitted_settings.epochs == 1 and loaded.settings.epochs == 800
+    payload = torch.load(tmp_path / "m" / "model.pt", weights_only=False)
+    del payload["constructor_settings"]  # as saves made before 2026-12-06 are
+    torch.save(payload, tmp_path / "m" / "model.pt")
+    with pytest.raises(mssvae.MSSVAEInputError, match="development version.*fit the model again"):
+        MSSVAE.load(tmp_path / "m")
 
 
 def test_transform_new_samples_of_known_groups(counts_adata):

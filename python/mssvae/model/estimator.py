@@ -394,6 +394,9 @@ class MSSVAE:
             raise FileNotFoundError(f"no {MODEL_FILE} or {CHECKPOINT} in {directory}")
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload.get("state_dict", payload.get("module"))
+        if "constructor_settings" not in payload:
+            raise MSSVAEInputError(f"{path} was saved by a development version of mssvae before 2026-12-06, which "
+                                   "this version does not read", hint="fit the model again")
         self = cls(**payload["constructor_settings"])
         self.fitted_settings = cls(**payload["settings"]).settings
         self.state = FittedState.from_dict(payload["meta"])
