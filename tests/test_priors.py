@@ -101,5 +101,5 @@ def test_default_lambda0_breaks_fit_the_step_budget():
     given = Settings("nb", epochs=300, batch_size=32, lambda0_breaks=(5, 7)).resolved()
     assert given.schedule(85).breaks == (5, 7)
     assert Settings("nb", lambda0=(3.0,)).resolved().schedule(85).breaks == ()
-    with pytest.raises(MSSVAEInputError, match="lambda0_breaks"):
-        Settings("nb", batch_size=32, lambda0=(1.0, 15.0)).resolved().schedule(85)
+    with pytest.raises(MSSVAEInputError, match="lambda0_breaks is unset"):
+        Settings("nb", batch_size=32, lambda0=(1.0, 15.0)).resolved()
