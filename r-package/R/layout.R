@@ -2,10 +2,8 @@
 # (the README's results contract), written and read here only: by fitMSSVAE(),
 # and by the Python core's read_sce() / write_sce() through rpy2.
 
-# The results of the core (the bridge's results dict, as an R list) stored in
-# `x`: loadings in rowData, latents in reducedDims (colData for a plain
-# SummarizedExperiment), the group in colData, the rest in metadata. `rows`:
-# the rows of `x` that were fitted; the others get NA.
+# A features x k matrix on all rows of x: the fitted `rows` filled in, the
+# others `fill`.
 .full_rows <- function(x, rows, m, cols, fill = NA_real_) {
     m <- as.matrix(m)
     out <- matrix(fill, nrow(x), ncol(m), dimnames = list(rownames(x), cols))
@@ -13,6 +11,10 @@
     out
 }
 
+# The results of the core (the bridge's results dict, as an R list) stored in
+# `x`: loadings in rowData, latents in reducedDims (colData for a plain
+# SummarizedExperiment), the group in colData, the rest in metadata. `rows`:
+# the rows of `x` that were fitted; the others get NA.
 .store_results <- function(x, res, rows, assay.type) {
     x <- .store_loadings(x, res, rows)
     x <- .store_latents(x, res)
