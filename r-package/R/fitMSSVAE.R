@@ -217,6 +217,3 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
     fitMSSVAE(sce, group = if (missing(group)) NULL else group,
         assay.type = assay.type, ...)
 })
-
-# A features x k matrix on all rows of x: the fitted `rows` filled in, the
-# others `fill`.
