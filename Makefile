@@ -1,5 +1,7 @@
-# Two front doors: `make demo` (set up, then fit the shipped example) and `make test`
-# (set up, then run every test). Both install what is missing on a fresh Debian machine.
+# Front doors: `make demo` (set up, then fit the shipped example), `make test-fast` (set up, then
+# the Python and R test suites once each, with their durations: the loop to run after a change)
+# and `make test` (set up, then every test and check). All install what is missing on a fresh
+# Debian machine.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,8 +16,8 @@ DEB_PACKAGES := r-base-dev r-cran-reticulate r-bioc-singlecellexperiment r-bioc-
 	r-cran-rmarkdown r-cran-roxygen2 pandoc r-bioc-org.hs.eg.db r-bioc-go.db r-bioc-annotationdbi r-cran-cli \
 	r-cran-withr r-bioc-biocparallel r-bioc-bioccheck r-bioc-biocstyle r-bioc-hdf5array
 
-.PHONY: setup system-deps python-deps demo test test-python clean r-deps r-install test-r vignettes \
-	r-build r-check r-check-nopython bioccheck test-r-install-path
+.PHONY: setup system-deps python-deps demo test test-fast test-python clean r-deps r-install test-r \
+	vignettes r-build r-check bioccheck test-r-install-path
 
 setup: system-deps python-deps
 
@@ -39,10 +41,17 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/mssvae demo --out-dir mssvae_demo
 
-test: setup r-install test-python test-r vignettes r-check r-check-nopython bioccheck test-r-install-path
+# Each suite runs once. test-fast runs pytest and testthat (with the Python core, against the
+# package r-install installed from r-package/); the rest check what those cannot: the tarball, its
+# vignette, the package as R CMD check and BiocCheck see it, and the R-only install path. Why one
+# R CMD check, without Python, is enough: see r-check.
+test-fast: setup r-install test-python test-r
 
+test: test-fast vignettes r-check bioccheck test-r-install-path
+
+# --durations: the slowest tests, so that a slow one is seen where it is added.
 test-python:
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) mssvae_demo .pytest_cache out/r-check
@@ -73,8 +82,10 @@ r-install: setup
 		echo "R CMD INSTALL r-package -> $$lib"; R CMD INSTALL --no-multiarch -l "$$lib" r-package >/dev/null
 	touch $@
 
+# testthat, then the seconds per test file and the slowest tests (tests/testthat-timed.R); the help
+# pages' examples run here with Python as tests (test-examples.R).
 test-r: r-install
-	Rscript -e 'testthat::test_dir("r-package/tests/testthat", package = "mssvae", load_package = "installed", stop_on_failure = TRUE)'
+	Rscript tests/testthat-timed.R
 
 # The R vignette is knitted by `R CMD build` (r-build) into the tarball's inst/doc, and copied to
 # out/vignettes; its clusterProfiler chunk is run against a stand-in clusterProfiler (not in
@@ -88,9 +99,10 @@ vignettes: r-build
 # ----- Bioconductor checks on the built tarball (out/r-check) -------------------------------
 # r-package/vignettes/mssvae.Rmd is a symlink to vignettes/mssvae.Rmd (one source); R CMD build
 # stores the file itself in the tarball and knits it with the checkout's Python.
-# The checks see no Python but the one named here: MSSVAE_PYTHON for the checks with Python, and
-# for the one without, no MSSVAE_PYTHON / RETICULATE_PYTHON and empty R_USER_* folders (no record
-# of an installMSSVAE() made elsewhere). clusterProfiler (Suggests) is not packaged in Debian.
+# The checks see no Python but the one named here: MSSVAE_PYTHON for R CMD build and BiocCheck,
+# and for R CMD check and the R-only install path, no MSSVAE_PYTHON / RETICULATE_PYTHON and empty
+# R_USER_* folders (no record of an installMSSVAE() made elsewhere). clusterProfiler (Suggests) is
+# not packaged in Debian.
 R_VERSION := $(shell sed -n 's/^Version: //p' r-package/DESCRIPTION)
 R_CHECK_DIR := out/r-check
 R_TARBALL := $(R_CHECK_DIR)/mssvae_$(R_VERSION).tar.gz
@@ -102,29 +114,33 @@ CHECK_STATUS = grep -H '^Status:' $(1) && ! grep -Eq '^Status:.*(ERROR|WARNING)'
 
 r-build: $(R_TARBALL)
 
-$(R_TARBALL): $(R_PKG_FILES) vignettes/mssvae.Rmd $(VENV)/.installed
+# The vignette in the tarball is knitted with the checkout's Python core: a change to it builds
+# the tarball again, so that the vignette's fit runs on the code under test.
+PY_CORE_FILES := $(shell find python/mssvae -type f -name '*.py' 2>/dev/null)
+$(R_TARBALL): $(R_PKG_FILES) vignettes/mssvae.Rmd $(VENV)/.installed $(PY_CORE_FILES)
 	@mkdir -p $(R_CHECK_DIR)
 	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD build ../../r-package
 
-# With Python the tests, the examples and the vignette's code run; the vignette is not knitted a
-# second time (--no-build-vignettes: R CMD build knitted it with Python already).
+# One R CMD check of the tarball, as an R user who has not set up the Python core (no
+# installMSSVAE()) sees it: the package installs and loads, its code and Rd pages pass the static
+# checks, the examples and the tests run with those that need Python skipping with a message (the
+# check fails when they did not skip: a Python was found), and the vignette is knitted again with
+# its code shown unevaluated. What a second check with Python would add is checked elsewhere:
+# - the static checks (DESCRIPTION, NAMESPACE, code, Rd, install) do not depend on Python;
+# - the tests with Python run in test-r, on the same sources (the tarball leaves out only
+#   inst/python.dcf and .gitignore, r-package/.Rbuildignore);
+# - the examples with Python run in test-r as tests (test-examples.R);
+# - the vignette's code with Python ran when r-build knitted it into the tarball (R CMD check
+#   does not run a knitr vignette's code again: "running R code from vignettes ... NONE").
 r-check: $(R_TARBALL)
-	rm -rf $(R_CHECK_DIR)/with-python && mkdir -p $(R_CHECK_DIR)/with-python
-	cd $(R_CHECK_DIR) && $(WITH_PY) R CMD check --no-manual --no-build-vignettes \
-		-o with-python $(notdir $(R_TARBALL)) > with-python/check.out 2>&1 || \
-		{ tail -50 with-python/check.out; exit 1; }
-	@$(call CHECK_STATUS,$(R_CHECK_DIR)/with-python/mssvae.Rcheck/00check.log)
-
-# Without Python, as an R user who has not run installMSSVAE(): tests and examples that need it
-# skip with a message, the vignette shows its code unevaluated.
-r-check-nopython: $(R_TARBALL)
 	rm -rf $(R_CHECK_DIR)/no-python && mkdir -p $(R_CHECK_DIR)/no-python
 	cd $(R_CHECK_DIR) && tmp=$$(mktemp -d) && $(NO_PY) R CMD check --no-manual \
 		-o no-python $(notdir $(R_TARBALL)) > no-python/check.out 2>&1 || \
 		{ tail -50 no-python/check.out; exit 1; }
 	@$(call CHECK_STATUS,$(R_CHECK_DIR)/no-python/mssvae.Rcheck/00check.log)
-	@grep -h -A3 'Python core is not set up' \
-		$(R_CHECK_DIR)/no-python/mssvae.Rcheck/tests/testthat.Rout* | head -4
+	@rout=$(R_CHECK_DIR)/no-python/mssvae.Rcheck/tests/testthat.Rout; \
+		grep -h -A3 'Python core is not set up' $$rout || \
+		{ echo "R CMD check without Python: no test skipped for want of Python ($$rout)"; exit 1; }
 
 # BiocCheck 1.34 (Debian) with the checks that need a Bioconductor or CRAN host switched off.
 # Its version-number check asks BiocManager which Bioconductor is release and which devel;

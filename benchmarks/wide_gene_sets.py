@@ -15,8 +15,10 @@ the shared and group blocks (App. C.1, ``mssvae.sim.evaluate``) at the rule's th
 Designs: ``gaussian`` (§4.1, 3 × 1000 × 100), ``wide-NxG`` (:func:`mssvae.sim.wide.wide`: 3
 groups, 4 shared programs of 150 genes and one of 100 per group, loadings 2 × U(0.5, 1.5) against
 noise sd 0.5), ``rnaseq`` (§4.2 reduced to 600 × 300, ``fidelity.py``'s NB settings in fp32) and
-``splatter2`` (1000 cells). Decoders: ``free`` (the Gaussian default) and ``lipschitz``
-(``lipschitz_decoder=True``); the NB designs use the NB default (Lipschitz).
+``splatter2`` (1000 cells), ``rnaseq-90x1000`` (§4.2's generator at 90 × 1000, the NB defaults
+with ``epochs=300``; ``-paper-steps``: λ0's breaks at Table 2's steps 280, 1680). Decoders:
+``free`` (the Gaussian default), ``lipschitz`` (``lipschitz_decoder=True``) and
+``free-weight5`` (sparsity weight 5 instead of 20); the NB designs use the NB default (Lipschitz).
 
     .venv/bin/python benchmarks/wide_gene_sets.py --out out/wide_gene_sets
     .venv/bin/python benchmarks/wide_gene_sets.py --table-only --out out/wide_gene_sets
@@ -47,12 +49,28 @@ DESIGNS = {
     "wide-600x1000": ("wide", dict(n_per_group=200, n_features=1000), "gaussian", {}, {}),
     "wide-252x4000": ("wide", dict(n_per_group=84, n_features=4000), "gaussian", {}, {}),
     "wide-90x4000": ("wide", dict(n_per_group=30, n_features=4000), "gaussian", {}, {}),
+    "wide-252x10000": ("wide", dict(n_per_group=84, n_features=10000), "gaussian", {}, {}),
+    # NB at a small N as users fit it: the defaults with epochs=300, λ0's default breaks against
+    # the fixed steps of Table 2's sizes (280, 1680), which 300 epochs of 3 steps never reach
+    "rnaseq-90x1000": ("rnaseq", dict(n_samples=90, n_features=1000), "nb", {}, dict(epochs=300)),
+    "rnaseq-90x1000-paper-steps": ("rnaseq", dict(n_samples=90, n_features=1000), "nb",
+                                   dict(lambda0_breaks=(280, 1680)), dict(epochs=300)),
+    # the penalty's per-sample share weight / N held at the reduced §4.2's (10 / 600)
+    "rnaseq-90x1000-weight1.5": ("rnaseq", dict(n_samples=90, n_features=1000), "nb",
+                                 dict(sparsity_weight=1.5), dict(epochs=300)),
+    # the networks' learning rate of the demo and the vignette: ten times Table 2's
+    "rnaseq-90x1000-lr0.01": ("rnaseq", dict(n_samples=90, n_features=1000), "nb", dict(lr=0.01), dict(epochs=300)),
     "rnaseq": ("rnaseq", dict(n_samples=600, n_features=300, overlap=2), "nb", {**NB_MODEL, "precision": "fp32"},
                dict(epochs=400, batch_size=128)),
     "splatter2": ("splatter2", dict(n_cells=1000, n_shared_genes=200, n_program_genes=100), "nb",
                   {**NB_MODEL, "precision": "fp32"}, dict(epochs=200, batch_size=128)),
 }
-DECODERS = {"free": dict(lipschitz_decoder=False), "lipschitz": dict(lipschitz_decoder=True)}
+DECODERS = {"free": dict(lipschitz_decoder=False), "lipschitz": dict(lipschitz_decoder=True),
+            # the penalty's per-sample share weight / N: a quarter of the default weight at N = 90
+            "free-weight5": dict(lipschitz_decoder=False, sparsity_weight=5.0),
+            # §4.1's per-sample share, 20 / 3000, at N = 90 and N = 252
+            "free-weight0.6": dict(lipschitz_decoder=False, sparsity_weight=0.6),
+            "free-weight1.7": dict(lipschitz_decoder=False, sparsity_weight=1.7)}
 
 
 def planted_jaccards(est: np.ndarray, truth: np.ndarray) -> list[float]:

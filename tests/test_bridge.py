@@ -12,7 +12,7 @@ from mssvae import bridge
 from mssvae.bridge.arrays import samples_by_features
 from mssvae import contract as C
 
-# lambda0_breaks: the annealing within these few steps (the default is set for Table 2's sizes)
+# lambda0_breaks: λ0 moves at steps 1 and 2, so these two epochs run every value of the annealing
 FAST = dict(n_shared=3, n_specific=2, hidden=(8, 6), epochs=2, batch_size=32, seed=0, lambda0_breaks=(1, 2))
 BRIDGE = dict(FAST, threads=1)  # one thread: these fits are tiny
 

@@ -1,4 +1,4 @@
-"""Covariates (mssvae.covariates): coding, the decoder offset, a planted batch removed from the
+"""Covariates (mssvae.io.covariates): coding, the decoder offset, a planted batch removed from the
 shared latents, the saved coding, and the input errors."""
 
 from __future__ import annotations

@@ -145,9 +145,10 @@ def test_an_epoch_with_an_absent_and_a_one_sample_group(tmp_path):
 
 def test_a_data_parallel_fit_resumes_from_rank_0s_checkpoint(tmp_path):
     X, labels = _data()
-    single = MSSVAE("nb", **TINY).fit(X, groups=labels, **{**FIT, "epochs": 2})
+    tiny = {**TINY, "lambda0_breaks": (2, 5)}  # one schedule for both: unset, it follows the first run's epochs
+    single = MSSVAE("nb", **tiny).fit(X, groups=labels, **{**FIT, "epochs": 2})
     model_dir = tmp_path / "model"
-    ranks = _two_processes(tmp_path, TINY, [{**FIT, "epochs": 1, "model_dir": str(model_dir)},
+    ranks = _two_processes(tmp_path, tiny, [{**FIT, "epochs": 1, "model_dir": str(model_dir)},
                                             {**FIT, "epochs": 2, "model_dir": str(model_dir), "resume": True}])
     assert sorted(p.name for p in model_dir.iterdir()) == ["checkpoint.pt"]  # rank 0's, no stray temporary file
     assert _history(ranks[0]) == _history(ranks[1]) and len(ranks[0]["history"]) == 2

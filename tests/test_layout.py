@@ -4,6 +4,8 @@ list of settings that the command line follows."""
 import ast
 import json
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -39,7 +41,7 @@ def _imports(name: str, path: pathlib.Path, mods) -> list[tuple[str, bool]]:
             base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
         for alias in node.names:
             for target in (f"{base}.{alias.name}", base):
-                if target in mods and target not in (name, "mssvae"):
+                if target in mods and target != name:
                     out.append((target, id(node) in inside))
                     break
     return out
@@ -72,6 +74,29 @@ def test_no_import_cycles_and_no_imports_hidden_in_functions():
         if not state.get(m):
             visit(m, [])
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_module_imports_the_root_package():
+    """The root package imports the subpackages (its public names); were one of them to import
+    the root back (for ``__version__``, say), importing it first would meet a half-made root."""
+    mods = _modules()
+    back = [name for name, path in mods.items() if name != "mssvae"
+            and any(target == "mssvae" for target, _ in _imports(name, path, mods))]
+    assert not back, f"modules that import the root package: {back}"
+
+
+def test_import_mssvae_leaves_the_r_door_alone():
+    code = ("import sys, mssvae; assert 'mssvae.bridge' not in sys.modules, 'bridge imported'; "
+            "assert callable(mssvae.write_sce) and 'mssvae.bridge' in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_python_calls_no_private_r_function():
+    """R code run from Python calls the R package's exported functions (``mssvae::``), never its
+    private ones (``mssvae:::``)."""
+    private = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if "mssvae:::" in p.read_text()]
+    assert not private, f"files that call private R functions: {private}"
 
 
 def test_every_setting_reaches_the_command_line():

@@ -93,20 +93,28 @@ def test_standardized_encoder_input_is_centred_and_scaled(counts_adata):
         MSSVAE("nb", encoder_input="scaled")
 
 
-def test_saves_from_before_the_encoder_input_option_load_as_raw(tmp_path, counts_adata):
-    model = mssvae.fit(counts_adata, likelihood="nb", encoder_input="raw", **TINY, **FAST)
+def test_fit_leaves_the_constructors_settings_alone(tmp_path, counts_adata):
+    """A second fit on other data resolves its own batch size and epochs: those of the first fit
+    are the fit's (``fitted_settings``, the results, the save), not the estimator's."""
+    from mssvae.core.train import default_batch_size
+
+    model = MSSVAE("nb", **TINY)
+    model.fit(counts_adata, epochs=1, progress=False, threads=1)
+    assert model.fitted_settings.batch_size == default_batch_size(counts_adata.n_obs) == 32
+    assert model.settings.batch_size is None and model.settings.epochs == 800
+    big = make_adata(n_per_group=(300, 300, 300), seed=2)
+    model.fit(big, epochs=1, progress=False, threads=1)
+    assert model.fitted_settings.batch_size == default_batch_size(big.n_obs) == 225
+    assert big.uns[C.UNS][C.SETTINGS]["batch_size"] == 225 and big.uns[C.UNS][C.SETTINGS]["epochs"] == 1
     model.save(tmp_path / "m")
-    path = tmp_path / "m" / "model.pt"
-    payload = torch.load(path, weights_only=False)
-    del payload["settings"]["encoder_input"]  # what an older version wrote
-    for key in ("encoder_input", "library_scale"):
-        payload["meta"]["module_kwargs"].pop(key, None)
-    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("input_")}
-    torch.save(payload, path)
     loaded = MSSVAE.load(tmp_path / "m")
-    assert loaded.settings.encoder_input == "raw" and loaded.module.encoder_input == "raw"
-    t1, t2 = model.transform(counts_adata), loaded.transform(counts_adata)
-    assert np.array_equal(t1["shared"].to_numpy(), t2["shared"].to_numpy())
+    assert loaded.settings.batch_size is None and loaded.fitted_settings.batch_size == 225
+    assert loaded.fitted_settings.epochs == 1 and loaded.settings.epochs == 800
+    payload = torch.load(tmp_path / "m" / "model.pt", weights_only=False)
+    del payload["constructor_settings"]  # as saves made before 2026-12-06 are
+    torch.save(payload, tmp_path / "m" / "model.pt")
+    with pytest.raises(mssvae.MSSVAEInputError, match="development version.*fit the model again"):
+        MSSVAE.load(tmp_path / "m")
 
 
 def test_transform_new_samples_of_known_groups(counts_adata):
@@ -115,6 +123,12 @@ def test_transform_new_samples_of_known_groups(counts_adata):
     out = model.transform(new)
     assert out["shared"].shape == (7, 3)
     assert list(out["shared"].index) == list(new.obs_names)
+    prepared = model.prepare_input(new)  # read and checked once, then reused as it is
+    assert prepared.features.shape == (7, new.n_vars) and list(prepared.codes) == [0] * 4 + [2] * 3
+    assert model.transform(prepared)["shared"].equals(out["shared"])
+    other = mssvae.fit(make_adata(n_per_group=(10, 10), seed=3), likelihood="nb", **TINY, **FAST)
+    with pytest.raises(mssvae.MSSVAEInputError, match="not made for this model"):
+        model.transform(other.prepare_input(make_adata(n_per_group=(3, 3), seed=4)))
     bad = make_adata(n_per_group=(4, 3), seed=5)
     bad.obs["group"] = ["g0"] * 4 + ["zzz"] * 3
     with pytest.raises(mssvae.MSSVAEInputError, match="zzz"):
@@ -146,6 +160,19 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
     MSSVAE("nb", **TINY).fit(part, seed=3, epochs=4, batch_size=32, progress=True, model_dir=tmp_path, resume=True,
                              threads=1)
     assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
+
+
+def test_lambda0_follows_the_budget_and_a_resumed_fit_keeps_its_schedule(tmp_path, counts_adata):
+    """Unset breaks are 5 % and 30 % of the first run's steps (75 samples, batch 32: 3 steps an
+    epoch); resuming with more epochs continues that annealing instead of moving its breaks."""
+    a = counts_adata.copy()
+    kw = dict(likelihood="nb", seed=2, **TINY, batch_size=32, threads=1, progress=False)
+    first = mssvae.fit(a, epochs=20, model_dir=tmp_path, **kw)
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # of 60 steps
+    assert [h["lambda0"] for h in first.history[:7]] == [1.0] + [10.0] * 5 + [15.0]  # at each epoch's last step
+    longer = mssvae.fit(a, epochs=40, model_dir=tmp_path, resume=True, **kw)
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # not [6, 36] of 120 steps
+    assert longer.history[:20] == first.history and longer.history[-1]["lambda0"] == 15.0
 
 
 def test_a_progress_callback_sees_every_epoch_and_can_stop_the_fit(counts_adata, tmp_path, capsys):

@@ -12,6 +12,7 @@ import mssvae
 from mssvae import bridge
 from mssvae import contract as C
 from mssvae.cli import main
+from mssvae.core.train import Trainer
 from mssvae.io import inputs, ondisk
 from mssvae.io.inputs import check_values, row_blocks
 from mssvae.io.ondisk import H5Rows, write_backed
@@ -56,6 +57,30 @@ def test_rows_blocks_and_columns_read_what_is_stored(on_disk):
     np.testing.assert_array_equal(dense(sub.with_columns(inner)[5:9]), X[5:9][:, mask][:, inner])
     blocks = np.vstack([b for _, b in row_blocks(rows, rows=64)])
     np.testing.assert_array_equal(blocks, X.astype(np.float64))
+
+
+def test_a_fit_reads_its_input_once_and_not_again_after_training(on_disk, monkeypatch):
+    """The input is checked and its start statistics computed before training, each pass reading
+    the file once, and the results writer reuses that prepared input: after the last minibatch
+    the file is read once more, for the latents, and never checked again."""
+    _, _, path = on_disk
+    reads = []  # "pass": a read that starts at the first row
+    read_rows, read_block, run = H5Rows._read_rows, H5Rows._read_block, Trainer.run
+    monkeypatch.setattr(H5Rows, "_read_rows", lambda self, r: (reads.append("pass" if r[0] == 0 else "rows"),
+                                                                read_rows(self, r))[1])
+    monkeypatch.setattr(H5Rows, "_read_block", lambda self, a, b: (reads.append("pass" if a == 0 else "block"),
+                                                                    read_block(self, a, b))[1])
+    monkeypatch.setattr(Trainer, "run", lambda self, *a, **k: (reads.append("train"), run(self, *a, **k),
+                                                                reads.append("trained"))[1])
+    backed = anndata.read_h5ad(path, backed="r")
+    mssvae.fit(backed, group_key="group", **FAST)
+    before, after = reads[:reads.index("train")], reads[reads.index("trained"):]
+    # NB: one pass checks the values, two give the moments, one the library sizes, one the
+    # output bias and two the encoders' input standardisation
+    assert before.count("pass") == 7, before
+    # after training, one pass for the latents; the input is not checked again
+    assert after.count("pass") == 1, after
+    assert C.Z_SHARED in backed.obsm
 
 
 def test_a_backed_fit_equals_the_fit_in_memory_and_reads_in_blocks(on_disk, monkeypatch):

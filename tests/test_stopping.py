@@ -1,6 +1,8 @@
 """The stopping rule (``mssvae.stopping``), the choices of ``mssvae.hardware`` and how a fit
 reports them."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -179,9 +181,15 @@ def test_fit_stops_early_and_records_why():
 def test_max_steps_bounds_the_fit_and_a_short_schedule_warns():
     a = make_adata(n_per_group=(40, 30, 30), n_features=16, counts=False)
     with pytest.warns(UserWarning, match="λ0 reaches its last value at gradient step 900"):
+        model = MSSVAE("gaussian", **TINY, max_steps=10, lambda0_breaks=(150, 900)).fit(
+            a, group_key="group", epochs=50, batch_size=25, progress=False)
+    assert model.state.stopping["reason"] == "max_steps" and model.history[-1]["step"] == 10
+    with warnings.catch_warnings(record=True) as caught:  # the default breaks: fractions of those 10 steps
+        warnings.simplefilter("always")
         model = MSSVAE("gaussian", **TINY, max_steps=10).fit(a, group_key="group", epochs=50, batch_size=25,
                                                              progress=False)
-    assert model.state.stopping["reason"] == "max_steps" and model.history[-1]["step"] == 10
+    assert not [w for w in caught if "λ0 reaches" in str(w.message)]
+    assert model.state.runtime["lambda0_breaks"] == [0, 3] and model.history[-1]["lambda0"] == 15.0
 
 
 def test_default_batch_size_gives_small_data_four_steps_per_epoch():

@@ -1,14 +1,11 @@
 # Covariates of fitMSSVAE(): colData columns (or a data.frame) checked in R and
-# handed to the
-# Python core (mssvae.bridge.fit_arrays(covariates =, covariate_levels =)),
-# which codes them
-# (factors and characters one-hot without their first level, numbers
-# standardised) and adds a
-# per-gene effect to the decoder output (mssvae.covariates).
+# handed to the Python core (mssvae.bridge.fit_arrays(covariates =,
+# covariate_levels =)), which codes them (factors and characters one-hot
+# without their first level, numbers standardised) and adds a per-gene effect
+# to the decoder output (mssvae.io.covariates).
 
 # Returns list(values = named list of plain vectors, levels = named list of
-# factor levels), or
-# list(values = NULL, levels = NULL) without covariates.
+# factor levels), or list(values = NULL, levels = NULL) without covariates.
 .resolve_covariates <- function(x, covariates) {
     if (is.null(covariates) ||
         (is.character(covariates) && !length(covariates))) {

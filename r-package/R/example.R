@@ -2,7 +2,7 @@
 #'
 #' 700 annotated peripheral blood mononuclear cells (10x Genomics; Zheng et
 #' al. 2017) and 765 genes, as shipped with the Python package
-#' (`mssvae.demo.example_data()`), built as a SingleCellExperiment: raw counts
+#' (`mssvae.io.example.example_data()`), built as a SingleCellExperiment: raw counts
 #' in assay `counts` (a sparse `dgCMatrix`), and in `colData` the sorted
 #' `cell_type` (10 types) and its `lineage` (T cell, NK, B cell, myeloid,
 #' progenitor). The provenance is in `metadata(sce)$provenance`.

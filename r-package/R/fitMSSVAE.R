@@ -66,7 +66,8 @@
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning
 #'   rates of the networks and of \eqn{W}), `lambda1`, `lambda0`,
 #'   `lambda0.breaks` (the spike-and-slab scales and the gradient steps where
-#'   they change), `a`, `b`
+#'   they change; by default 5% and 30% of the fit's steps, at most 150 and 900
+#'   (Gaussian) or 280 and 1680 (NB)), `a`, `b`
 #'   (the Beta prior of \eqn{\eta}), `balance.groups`, `device` (`"auto"`,
 #'   `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`: whether the
 #'   encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,
@@ -152,13 +153,13 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
     resume = FALSE, covariates = NULL, threads = getOption("mssvae.threads"),
     verbose = .show_progress(), ...) {
+    # The settings are checked by the Python core (named in R's terms, see
+    # .r_message()); R checks what Python cannot see: likelihood's vector
+    # default, NA (which reticulate hands over as TRUE or "NA"), colData
+    # columns and assays.
     likelihood <- .check_choice(likelihood, c("nb", "gaussian"), "likelihood")
     if (!isTRUE(resume) && !isFALSE(resume)) {
         stop("resume must be TRUE or FALSE", call. = FALSE)
-    }
-    if (resume && is.null(model.dir)) {
-        stop("resume = TRUE continues from the checkpoint in model.dir: give ",
-            "the model.dir of the interrupted fit", call. = FALSE)
     }
     grp <- .resolve_group(x, if (missing(group)) NULL else group)
     mat <- .get_assay(x, assay.type)
@@ -167,18 +168,18 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     extra <- .extra_settings(list(...))
     args <- c(list(
         likelihood = likelihood,
-        n_shared = .count_or_null(n.shared, "n.shared"),
+        n_shared = n.shared,
         n_specific = .n_specific(n.specific, grp$levels),
-        epochs = .count_or_null(epochs, "epochs"),
-        batch_size = .count_or_null(batch.size, "batch.size"),
-        seed = .count_or_null(seed, "seed", min = 0L),
-        hidden = .hidden(hidden),
-        sparsity_weight = .number_or_null(sparsity.weight, "sparsity.weight"),
+        epochs = epochs,
+        batch_size = batch.size,
+        seed = seed,
+        hidden = hidden,
+        sparsity_weight = sparsity.weight,
         model_dir = if (!is.null(model.dir)) {
             normalizePath(model.dir, mustWork = FALSE)
         },
         resume = resume,
-        threads = .count_or_null(threads, "threads"),
+        threads = threads,
         progress = .fit_progress(verbose),
         group_key = grp$key,
         covariates = cov$values,
@@ -190,7 +191,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     res <- .worker_fit(.as_bridge_matrix(mat), grp$labels, grp$levels,
         .feature_names(x)[rows], .sample_names(x), args)
     .report_fit(res, verbose)
-    .store_results(x, res, rows, assay.type)
+    storeMSSVAEResults(x, res, rows, assay.type)
 })
 
 #' @rdname fitMSSVAE
@@ -216,8 +217,3 @@ setMethod("fitMSSVAE", "ANY", function(x, group, assay.type = "counts", ...) {
     fitMSSVAE(sce, group = if (missing(group)) NULL else group,
         assay.type = assay.type, ...)
 })
-
-# ----- storing the results --------------------------------------------------
-
-# A features x k matrix on all rows of x: the fitted `rows` filled in, the
-# others `fill`.

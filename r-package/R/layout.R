@@ -1,11 +1,55 @@
 # The layout of MSSVAE results in a SummarizedExperiment / SingleCellExperiment
-# (the README's results contract), written and read here only: by fitMSSVAE(),
-# and by the Python core's read_sce() / write_sce() through rpy2.
+# (the README's results contract), written, read and removed here only: by
+# fitMSSVAE(), and by the Python core's read_sce() / write_sce() through rpy2,
+# which call the exported functions below.
 
-# The results of the core (the bridge's results dict, as an R list) stored in
-# `x`: loadings in rowData, latents in reducedDims (colData for a plain
-# SummarizedExperiment), the group in colData, the rest in metadata. `rows`:
-# the rows of `x` that were fitted; the others get NA.
+#' MSSVAE results in a SummarizedExperiment: store, read, remove
+#'
+#' The layout in which [fitMSSVAE()] keeps its results (see its Value
+#' section): loadings in `rowData(x)`, latents in `reducedDims(x)` (in
+#' `colData(x)` for a plain SummarizedExperiment), the groups in
+#' `colData(x)$MSSVAE_group` and the rest in `metadata(x)$MSSVAE`. These
+#' functions are the one definition of that layout: `fitMSSVAE()` stores with
+#' `storeMSSVAEResults()`, and the Python package's `mssvae.write_sce()` and
+#' `mssvae.read_sce()` (which turn an AnnData into a SingleCellExperiment
+#' `.rds` file and back) call all three.
+#'
+#' @param x A [SummarizedExperiment::SummarizedExperiment] or
+#'   [SingleCellExperiment::SingleCellExperiment].
+#' @param results The results of the Python core as a list: `groups`,
+#'   `factor_names` (a list: `shared`, then each group), `W_shared` (fitted
+#'   features x \eqn{K_S}), `W_specific` (a list by group of fitted features x
+#'   \eqn{K_m}), `Z_shared`, `Z_specific` (samples x factors),
+#'   `sample_groups` (one label per sample, or `NULL`) and `metadata`
+#'   (`.uns["mssvae"]` of the Python results contract); from a fit also
+#'   `model_dir` and `warnings`.
+#' @param rows The rows of `x` that were fitted (integer indices); the others
+#'   get `NA` loadings. Default: all.
+#' @param assay.type The assay that was fitted, recorded as
+#'   `metadata(x)$MSSVAE$assay_type` (`NULL`: none).
+#' @return `storeMSSVAEResults()`: `x` with the results (results already there
+#'   are replaced). `readMSSVAEResults()`: the results in `x` as a list of
+#'   arrays, `W_shared` (features x \eqn{K_S}), `W_specific` (the groups'
+#'   loadings side by side), `Z_shared`, `Z_specific` (`NULL` without
+#'   latents) and `metadata`; `NULL` when `x` holds none.
+#'   `dropMSSVAEResults()`: `x` without the loadings, latents and metadata
+#'   (`colData(x)$MSSVAE_group` stays: it annotates the samples).
+#' @seealso [fitMSSVAE()], whose Value section describes the layout.
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(100), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 3, n.specific = 1,
+#'         hidden = c(8, 4), epochs = 2, threads = 1)
+#'     res <- readMSSVAEResults(sce)
+#'     dim(res$W_shared)
+#'     plain <- dropMSSVAEResults(sce)
+#'     is.null(readMSSVAEResults(plain))
+#' }
+#' @name MSSVAEResults
+NULL
+
+# A features x k matrix on all rows of x: the fitted `rows` filled in, the
+# others `fill`.
 .full_rows <- function(x, rows, m, cols, fill = NA_real_) {
     m <- as.matrix(m)
     out <- matrix(fill, nrow(x), ncol(m), dimnames = list(rownames(x), cols))
@@ -13,10 +57,18 @@
     out
 }
 
-.store_results <- function(x, res, rows, assay.type) {
-    x <- .store_loadings(x, res, rows)
-    x <- .store_latents(x, res)
-    S4Vectors::metadata(x)$MSSVAE <- .fit_metadata(x, res, rows, assay.type)
+#' @rdname MSSVAEResults
+#' @export
+storeMSSVAEResults <- function(x, results, rows = seq_len(nrow(x)),
+    assay.type = NULL) {
+    if (!methods::is(x, "SummarizedExperiment")) {
+        stop("x must be a SummarizedExperiment or SingleCellExperiment; got ",
+            "an object of class ", class(x)[1], call. = FALSE)
+    }
+    x <- .store_loadings(x, results, rows)
+    x <- .store_latents(x, results)
+    S4Vectors::metadata(x)$MSSVAE <- .fit_metadata(x, results, rows,
+        assay.type)
     x
 }
 
@@ -93,10 +145,9 @@
     md
 }
 
-# The results stored in `x` by .store_results() as the core's arrays (NULL
-# when there are none): W_shared (G x K_S), W_specific (the groups' blocks
-# side by side), Z_shared, Z_specific (NULL without latents) and metadata.
-.layout_results <- function(x) {
+#' @rdname MSSVAEResults
+#' @export
+readMSSVAEResults <- function(x) {
     rd <- SummarizedExperiment::rowData(x)
     md <- S4Vectors::metadata(x)$MSSVAE
     if (!"MSSVAE_W_shared" %in% colnames(rd) || is.null(md)) {
@@ -120,9 +171,9 @@
         metadata = md)
 }
 
-# `x` without the loadings, latents and metadata .store_results() wrote (the
-# groups in colData(x)$MSSVAE_group stay: they are the samples' annotation).
-.drop_results <- function(x) {
+#' @rdname MSSVAEResults
+#' @export
+dropMSSVAEResults <- function(x) {
     rd <- SummarizedExperiment::rowData(x)
     SummarizedExperiment::rowData(x) <- rd[, !startsWith(colnames(rd),
         "MSSVAE_W_"), drop = FALSE]

@@ -216,12 +216,15 @@
     if (is.null(v)) {
         return(NULL)
     }
-    if (!is.numeric(v) || anyNA(v) || any(v != round(v)) || any(v < 0)) {
-        stop("n.specific must be a whole number >= 0, or one per group ",
+    # The numbers are checked by the Python core; R reads its named vectors
+    # (which reach Python without their names) and NA (which does not exist
+    # there).
+    if (anyNA(v)) {
+        stop("n.specific holds NA; give a whole number >= 0, or one per group ",
             "(named)", call. = FALSE)
     }
     if (length(v) == 1L && is.null(names(v))) {
-        return(as.integer(v))
+        return(v)
     }
     if (is.null(names(v))) {
         stop(sprintf("n.specific with %d values must be named by group (%s)",
@@ -232,19 +235,7 @@
         stop("n.specific has no entry for groups ", .collapse(missing),
             call. = FALSE)
     }
-    as.list(stats::setNames(as.integer(v[levels]), levels))
-}
-
-.hidden <- function(v) {
-    if (is.null(v)) {
-        return(NULL)
-    }
-    if (!is.numeric(v) || length(v) != 2L || anyNA(v) || any(v < 1) ||
-        any(v != round(v))) {
-        stop("hidden must give the widths of the two hidden layers, ",
-            "e.g. c(128, 64)", call. = FALSE)
-    }
-    as.list(as.integer(v))
+    as.list(stats::setNames(v[levels], levels))
 }
 
 .EXTRA_SETTINGS <- c(lr = "lr", lr.w = "lr_w", lambda1 = "lambda1",

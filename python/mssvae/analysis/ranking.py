@@ -66,12 +66,13 @@ def _log_lik_and_mean(module, x: torch.Tensor, f: torch.Tensor, lib: torch.Tenso
 def _group_rows(model, data, group, group_key, layer, groups, covariates):
     """The fitted-feature matrix of ``group``'s samples and their coded covariates (None without),
     with the checks of ``transform``."""
-    module = model._require_fit()
+    module = model.fitted_module()
     known = model.groups
     group = str(group)
     if group not in known:
         raise MSSVAEInputError(f"unknown group {group!r}", hint=f"the model's groups are: {', '.join(map(repr, known))}")
-    X, codes, S, _ = model.model_inputs(data, group_key, layer, groups, covariates)
+    inp = model.prepare_input(data, group_key, layer, groups, covariates)
+    X, codes, S = inp.features, inp.codes, inp.covariates
     m = known.index(group)
     rows = np.flatnonzero(codes == m)
     if len(rows) == 0:
@@ -198,7 +199,7 @@ def rank_group_factors(model, data, group, group_key: str | None = None, layer: 
         (the ``n_top`` genes with the largest per-gene ratio), comma-separated.
     """
     module, X, m, S = _group_rows(model, data, group, group_key, layer, groups, covariates)
-    thresholds = gene_set_threshold(model._w(), threshold)
+    thresholds = gene_set_threshold(model.W, threshold)
     col_idx = torch.nonzero(module.block_group == m, as_tuple=True)[0].tolist()
     G = int(model.state.kept.sum())
     per_gene = torch.zeros(len(col_idx), G, dtype=torch.float64)

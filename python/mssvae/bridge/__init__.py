@@ -45,19 +45,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .. import __version__
+from .._version import __version__
 from .. import contract as C
 from ..blas import torch_blas
 from .. import pp
-from ..analysis import postprocess
 from ..analysis.ranking import rank_group_factors, rank_group_genes
 from ..core.hardware import torch_threads
 from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.example import example_data
-from ..io.inputs import resolve_groups
 from ..io.results import factor_names
 from ..model import MSSVAE, settings_table
-from .arrays import (GROUP_COLUMN, add_covariates, as_anndata, is_h5_source, linked_backed, model_settings, names_of, plain,
+from ..model.job import FitJob
+from .arrays import (GROUP_COLUMN, add_covariates, as_anndata, is_h5_source, linked_backed, names_of, plain,
                      samples_by_features, unique)
 
 # Keys of the dict that fit_arrays / results_dict return (read by r-package/R/worker.R and
@@ -135,14 +134,6 @@ def settings() -> dict:
 
 
 # ----- fit ------------------------------------------------------------------------------------
-def _model(likelihood: str, settings: dict) -> MSSVAE:
-    known = {row["name"] for row in settings_table()} - {"likelihood", "epochs", "batch_size"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise MSSVAEInputError(f"unknown settings {unknown}; the model takes: {', '.join(sorted(known))}")
-    return MSSVAE(likelihood=likelihood, **settings)
-
-
 def fit_arrays(
     x,
     groups,
@@ -226,32 +217,29 @@ def fit_arrays(
         See :func:`results_dict`; also ``model_dir`` and ``warnings`` (messages of the
         warnings the fit raised, e.g. constant features left out).
     """
-    if likelihood not in ("nb", "gaussian"):
-        raise MSSVAEInputError(f"likelihood must be 'nb' or 'gaussian', got {likelihood!r}")
+    model_settings = dict(n_shared=n_shared, n_specific=n_specific, hidden=hidden, sparsity_weight=sparsity_weight,
+                          **settings)
+    job = FitJob(likelihood, {k: v for k, v in model_settings.items() if v is not None}, epochs=epochs,
+                 batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir, resume=resume,
+                 fold_switched=fold_switched)  # every setting checked before the data are touched
+
+    def export(adata) -> dict:
+        adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
+        return results_dict(adata, group_column=GROUP_COLUMN)
+
     with tempfile.TemporaryDirectory(prefix="mssvae-") as tmp:
         adata = as_anndata(x, groups, feature_names, sample_names, transpose, group_levels)
         covariate_keys = add_covariates(adata, covariates, covariate_levels)
         if is_h5_source(x):
             adata = linked_backed(adata, x, tmp)
-        model = _model(likelihood, model_settings(n_shared, n_specific, hidden, sparsity_weight, settings))
-        fit_kw = dict(epochs=None if epochs is None else int(epochs),
-                      batch_size=None if batch_size is None else int(batch_size), seed=int(seed),
-                      progress=progress if callable(progress) else bool(progress),
-                      device=device, threads=threads)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # groups= (not group_key=): the core reads an obs column with np.asarray, which drops
             # the categorical order; a Categorical passed directly keeps it (R's factor levels).
-            model.fit(adata, groups=adata.obs[GROUP_COLUMN], model_dir=model_dir, resume=bool(resume),
-                      covariate_keys=covariate_keys, **fit_kw)
-        if model_dir is not None:
-            model.save(model_dir)
-        adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)
-        if fold_switched:
-            postprocess.fold_switched(adata, groups=adata.obs[GROUP_COLUMN])
-        out = results_dict(adata, group_column=GROUP_COLUMN)
+            out = job.run(adata, groups=adata.obs[GROUP_COLUMN], covariate_keys=covariate_keys,
+                          progress=progress if callable(progress) else bool(progress), export=export).exported
     out[WARNINGS] = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
-    out[MODEL_DIR] = None if model_dir is None else str(Path(model_dir).resolve())
+    out[MODEL_DIR] = None if job.model_dir is None else str(job.model_dir.resolve())
     return out
 
 
@@ -316,19 +304,18 @@ def rank_arrays(x, groups, model_dir, group, feature_names=None, sample_names=No
         raise MSSVAEInputError(f"the {g} features differ from the {len(fitted)} the model in "
                                f"{model_dir} was fitted on; use the same features in the same order")
     labels = [str(v) for v in (groups if isinstance(groups, (list, tuple, np.ndarray)) else [groups])]
-    resolve_groups(labels, n, known=model.groups)
     adata = anndata.AnnData(X=None if is_h5_source(x) else X,
-                            obs=pd.DataFrame({"group": labels}, index=[f"sample_{i + 1}" for i in range(n)]),
+                            obs=pd.DataFrame(index=[f"sample_{i + 1}" for i in range(n)]),
                             var=pd.DataFrame(index=pd.Index(names, dtype=object)))
     add_covariates(adata, covariates, covariate_levels)
     with tempfile.TemporaryDirectory(prefix="mssvae-") as tmp, torch_threads(threads):
         if is_h5_source(x):
             adata = linked_backed(adata, x, tmp)
+        # the labels are checked (their number, the model's groups) where the input is prepared
         if level == "gene":
-            table = rank_group_genes(model, adata, str(group), group_key="group")
+            table = rank_group_genes(model, adata, str(group), groups=labels)
         else:
-            table = rank_group_factors(model, adata, str(group), group_key="group", threshold=threshold,
-                                       n_top=int(n_top))
+            table = rank_group_factors(model, adata, str(group), groups=labels, threshold=threshold, n_top=int(n_top))
     return plain(table)
 
 

@@ -104,38 +104,6 @@ def linked_backed(adata, source: dict, directory) -> anndata.AnnData:
     return anndata.read_h5ad(path, backed="r")
 
 
-def model_settings(n_shared, n_specific, hidden, sparsity_weight, extra: dict) -> dict:
-    """MSSVAE constructor arguments with R's numbers made ints/tuples; None (the paper's
-    default) left out."""
-    kw = dict(n_shared=n_shared, n_specific=n_specific, hidden=hidden, sparsity_weight=sparsity_weight, **extra)
-    kw = {k: v for k, v in kw.items() if v is not None}
-    if "n_shared" in kw:
-        kw["n_shared"] = int(kw["n_shared"])
-    if "n_specific" in kw:
-        v = kw["n_specific"]
-        kw["n_specific"] = {str(k): int(x) for k, x in v.items()} if isinstance(v, dict) else int(_scalar(v, "n_specific"))
-    if "hidden" in kw:
-        h = [int(v) for v in _as_list(kw["hidden"])]
-        if len(h) != 2:
-            raise MSSVAEInputError(f"hidden must give the widths of the two hidden layers, e.g. (128, 64); got {h}")
-        kw["hidden"] = tuple(h)
-    if "lambda0" in kw:
-        kw["lambda0"] = tuple(float(v) for v in _as_list(kw["lambda0"]))
-    if "lambda0_breaks" in kw:
-        kw["lambda0_breaks"] = tuple(int(v) for v in _as_list(kw["lambda0_breaks"]))
-    for k in ("max_steps", "stopping_patience"):
-        if k in kw:
-            kw[k] = int(_scalar(kw[k], k))
-    return kw
-
-
-def _scalar(v, what: str):
-    vals = _as_list(v)
-    if len(vals) != 1:
-        raise MSSVAEInputError(f"{what} must be a single number (or one per group, named), got {vals}")
-    return vals[0]
-
-
 def add_covariates(adata, covariates, levels) -> list[str] | None:
     """Put the covariates (dict name → values) into ``adata.obs``; returns their names."""
     if covariates is None or len(covariates) == 0:

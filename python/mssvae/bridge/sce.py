@@ -33,8 +33,9 @@ from . import FACTOR_NAMES, GROUPS, METADATA, SAMPLE_GROUPS, W_SHARED, W_SPECIFI
 X_ASSAY = "sce_x_assay"  # .uns entry: the name of the assay read into .X
 
 # R helpers for the conversion itself, defined once per session in their own environment. The
-# layout of the results is the R package's own: its .store_results() writes it (as fitMSSVAE()
-# does), its .layout_results() and .drop_results() read it back.
+# layout of the results is the R package's own, through its exported functions (?MSSVAEResults):
+# storeMSSVAEResults() writes it (as fitMSSVAE() does), readMSSVAEResults() and
+# dropMSSVAEResults() read it back.
 _R_CODE = r"""
 local({
 suppressPackageStartupMessages({
@@ -71,8 +72,8 @@ prep_read <- function(x, x_assay) {
         assays(x) <- assays(x)[c(x_assay, setdiff(an, x_assay))]
         for (a in assayNames(x)) assay(x, a, withDimnames = FALSE) <- plain_matrix(assay(x, a, withDimnames = FALSE))
     }
-    res <- mssvae:::.layout_results(x)
-    if (!is.null(res)) x <- mssvae:::.drop_results(x)
+    res <- mssvae::readMSSVAEResults(x)
+    if (!is.null(res)) x <- mssvae::dropMSSVAEResults(x)
     rd <- rowData(x)
     cd <- colData(x)
     # anndata2ri cannot convert matrix columns of rowData/colData: they go to varm/obsm
@@ -326,7 +327,7 @@ def write_sce(adata, path: str | Path, x_assay: str | None = None) -> Path:
     sce = helpers.rx2("rename_x")(sce, str(name))
     if res is not None:
         payload = {k: res[k] for k in (GROUPS, FACTOR_NAMES, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC, SAMPLE_GROUPS, METADATA)}
-        store = ro.r("mssvae:::.store_results")
+        store = ro.r("mssvae::storeMSSVAEResults")
         sce = store(sce, _to_r(payload), ro.r["seq_len"](adata.n_vars), str(name))
     path = Path(path)
     ro.r["saveRDS"](sce, str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from .demo import demo_cmd
 from .fit import fit_cmd
 from .prepare import prepare_cmd

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..analysis import postprocess
 from ..analysis.diagnostics import overlap_notes
 from .. import contract as C
 from ..errors import FitInterrupted
 from ..core.distributed import launch
 from ..io.ondisk import read_backed_by_size, write_whole
 from ..io.results import fit_threshold
-from ..model import MSSVAE, settings_table
+from ..model import settings_table
+from ..model.job import FitJob
 from .common import command_line, friendly_errors, read_h5ad, threshold_line
 
 
@@ -74,30 +74,29 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     $(which mssvae) fit ...), the fit is data-parallel; rank 0 writes the model and --out.
     """
     ranks = launch(device)  # one process, or this one's place in a torchrun launch
-    backed = read_backed_by_size(infile, ranks.local_world_size) if backed is None else backed
-    adata = read_h5ad(infile, backed=backed)
     model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
     options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
                    stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps)
-    model = MSSVAE(likelihood, precision=precision, early_stopping=early_stopping,
-                   **{k: v for k, v in options.items() if v is not None}, **extra_settings(extra))
+    job = FitJob(likelihood, dict(precision=precision, early_stopping=early_stopping,
+                                  **{k: v for k, v in options.items() if v is not None}, **extra_settings(extra)),
+                 epochs=epochs, batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir,
+                 resume=resume, fold_switched=fold_switched)  # every setting checked before the file is read
+    backed = read_backed_by_size(infile, ranks.local_world_size) if backed is None else backed
+    adata = read_h5ad(infile, backed=backed)
     try:
-        model.fit(adata, group_key=group_key, layer=layer, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                  progress=not quiet, model_dir=model_dir, resume=resume, covariate_keys=list(covariate_keys) or None,
-                  threads=threads)
+        # the results file is complete or absent, never half-written
+        outcome = job.run(adata, group_key=group_key, layer=layer, covariate_keys=list(covariate_keys) or None,
+                          progress=not quiet, export=lambda a: write_whole(a, outfile, RESULT_KEYS))
     except FitInterrupted as e:
         again = command_line(click.get_current_context(), drop=("model_dir", "resume"),
                              extra=("--model-dir", str(model_dir), "--resume"))
         raise FitInterrupted(f"{e}\n  resume: {again}", e.epochs_done, e.max_epochs, e.checkpoint_dir) from None
-    if not ranks.is_main:  # rank 0 writes; the others wait for it, then end
-        ranks.finish()
+    ranks.finish()  # rank 0 has written; the others waited for it
+    if not outcome.is_main:
         return
-    model.save(model_dir)
-    if fold_switched:
-        for line in postprocess.fold_switched(adata):
-            click.echo(f"folded into the shared block: {line}")
-    write_whole(adata, outfile, RESULT_KEYS)  # complete or absent, never half-written
-    ranks.finish()
+    model = outcome.model
+    for line in outcome.folded:
+        click.echo(f"folded into the shared block: {line}")
     click.echo(f"wrote {outfile} (results) and {model_dir} (model)")
     click.echo(threshold_line(fit_threshold(adata)))
     click.echo(model.active_factors().drop(columns="top_genes").to_string(index=False))

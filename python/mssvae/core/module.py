@@ -28,7 +28,7 @@ INPUT_CLIP = 10.0  # standardised encoder inputs are clipped to ±10, as scanpy'
 def encoder_transform(x: torch.Tensor, likelihood: str, library_scale: float) -> torch.Tensor:
     """The per-sample transform under the standardised encoder input: counts → log1p of the
     counts per ``library_scale`` (x_ij / Σ_j x_ij × L, the usual log-normalisation); Gaussian
-    data unchanged. Used for training and, in float64, for the start statistics (``model.py``).
+    data unchanged. Used for training and, in float64, for the start statistics (``model/start.py``).
     """
     if likelihood == "nb":
         return torch.log1p(x / x.sum(-1, keepdim=True).clamp_min(1.0) * library_scale)
@@ -152,7 +152,7 @@ class MSSVAEModule(nn.Module):
     lambda1, a, b
         Slab scale and Beta(a, b) hyperparameters of η (App. C.2.1: 0.1, 1, G).
     output_bias
-        Initial output bias per feature (a data-dependent start; see ``model.py``).
+        Initial output bias per feature (a data-dependent start; see ``model/start.py``).
     sigma2_init, ig_alpha, ig_beta
         Gaussian noise: initial σ_j² and the Inverse-Gamma(α, β) prior (App. C.2).
     phi_init, library_prior

@@ -21,10 +21,10 @@ EPS = 1e-6
 class Lambda0Schedule:
     """Piecewise-constant annealing of the spike scale λ0 (App. C.2.1), in gradient steps.
 
-    The paper uses λ0 = 1 for the first 5% of the epochs, 10 until 30%, then 15. Fractions of a
-    maximum stop meaning anything once a fit may stop early, so the break points here are
-    counts of gradient steps: λ0 = ``values[i]`` from step ``breaks[i - 1]`` on. ``values`` has
-    one entry more than ``breaks``.
+    The paper uses λ0 = 1 for the first 5% of the epochs, 10 until 30%, then 15. The break
+    points here are counts of gradient steps, so that they mean the same whether or not a fit
+    stops early: λ0 = ``values[i]`` from step ``breaks[i - 1]`` on. ``values`` has one entry more
+    than ``breaks``. :meth:`from_paper` places them at the paper's fractions of a step budget.
     """
 
     values: tuple[float, ...] = (1.0, 10.0, 15.0)
@@ -54,9 +54,14 @@ class Lambda0Schedule:
         return cls(values=(float(value),), breaks=())
 
     @classmethod
-    def from_paper(cls, epochs: int, steps_per_epoch: int, values=(1.0, 10.0, 15.0), fractions=(0.05, 0.30)):
-        """The paper's breaks (fractions of ``epochs``) as steps, for ``steps_per_epoch``."""
-        return cls(tuple(values), tuple(int(round(f * epochs * steps_per_epoch)) for f in fractions))
+    def from_paper(cls, steps: int, latest: tuple[int, ...] | None = None, values=(1.0, 10.0, 15.0),
+                   fractions=(0.05, 0.30)) -> "Lambda0Schedule":
+        """Table 2's breaks, ``fractions`` (5 % and 30 %) of a fit of at most ``steps`` gradient
+        steps (App. C.2.1), each no later than the step of ``latest`` at the same position."""
+        breaks = [int(round(f * steps)) for f in fractions]
+        if latest is not None:
+            breaks = [min(b, int(cap)) for b, cap in zip(breaks, latest)]
+        return cls(tuple(values), tuple(breaks))
 
 
 def posterior_inclusion(w_abs: torch.Tensor, eta: torch.Tensor, lambda0: float, lambda1: float) -> torch.Tensor:

@@ -11,7 +11,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Union
 
@@ -148,6 +148,8 @@ class Trainer:
             "history": self.history,
             "stopping": self.stopping_state.state_dict(),
             "stop_reason": self.stop_reason,
+            "lambda0_schedule": {"values": list(self.settings.schedule.values),
+                                 "breaks": list(self.settings.schedule.breaks)},
         }
 
     def load_state(self, state: dict) -> None:
@@ -161,6 +163,9 @@ class Trainer:
         if "stopping" in state:
             self.stopping_state.load_state_dict(state["stopping"])
         self.stop_reason = state.get("stop_reason")
+        if "lambda0_schedule" in state:  # a resumed fit anneals as it began, whatever its new epochs
+            sched = state["lambda0_schedule"]
+            self.settings = replace(self.settings, schedule=Lambda0Schedule(tuple(sched["values"]), tuple(sched["breaks"])))
 
     def save_checkpoint(self, directory: Path, extra: dict) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -117,32 +117,46 @@ def first_bad(X, bad_fn) -> tuple[int, int, int, float]:
     """The number of entries where ``bad_fn(values)`` holds, and the row, column and value of the
     first (row-major); sparse matrices are searched in their stored entries only, matrices on
     disk one block of rows at a time."""
+    return first_bads(X, (bad_fn,))[0]
+
+
+def first_bads(X, bad_fns) -> list[tuple[int, int, int, float]]:
+    """:func:`first_bad` of each of ``bad_fns``, in one pass over the data (a matrix on disk is
+    read once, however many tests)."""
     if on_disk(X):
-        total, first = 0, (-1, -1, 0.0)
+        found = [[0, -1, -1, 0.0] for _ in bad_fns]
         for start, block in row_blocks(X):
-            n, i, j, v = first_bad(block, bad_fn)
-            if n and not total:
-                first = (start + i, j, v)
-            total += n
-        return (total, *first)
+            for acc, (n, i, j, v) in zip(found, first_bads(block, bad_fns)):
+                if n and not acc[0]:
+                    acc[1:] = [start + i, j, v]
+                acc[0] += n
+        return [tuple(acc) for acc in found]
     if sp.issparse(X):
         C = X.tocsr() if X.format != "csr" else X
         if not C.has_sorted_indices:
             C = C.sorted_indices()
-        bad = bad_fn(C.data)
+        out = []
+        for bad_fn in bad_fns:
+            bad = bad_fn(C.data)
+            n_bad = int(np.count_nonzero(bad))
+            if n_bad == 0:
+                out.append((0, -1, -1, 0.0))
+                continue
+            k = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(C.indptr, k, side="right") - 1)
+            out.append((n_bad, row, int(C.indices[k]), float(C.data[k])))
+        return out
+    A = np.asarray(X)
+    out = []
+    for bad_fn in bad_fns:
+        bad = bad_fn(A)
         n_bad = int(np.count_nonzero(bad))
         if n_bad == 0:
-            return 0, -1, -1, 0.0
-        k = int(np.flatnonzero(bad)[0])
-        row = int(np.searchsorted(C.indptr, k, side="right") - 1)
-        return n_bad, row, int(C.indices[k]), float(C.data[k])
-    A = np.asarray(X)
-    bad = bad_fn(A)
-    n_bad = int(np.count_nonzero(bad))
-    if n_bad == 0:
-        return 0, -1, -1, 0.0
-    row, col = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), A.shape)
-    return n_bad, int(row), int(col), float(A[row, col])
+            out.append((0, -1, -1, 0.0))
+            continue
+        row, col = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), A.shape)
+        out.append((n_bad, int(row), int(col), float(A[row, col])))
+    return out
 
 
 def location(i: int, j: int, obs_names, var_names) -> dict:
@@ -151,15 +165,17 @@ def location(i: int, j: int, obs_names, var_names) -> dict:
 
 
 def check_values(X, likelihood: str, obs_names, var_names) -> None:
-    """Refuse NaN/inf anywhere, and negative or non-integer values for the NB model."""
-    n_bad, i, j, _ = first_bad(X, lambda v: ~np.isfinite(v))
+    """Refuse NaN/inf anywhere, and negative or non-integer values for the NB model; one pass
+    over the data."""
+    tests = [lambda v: ~np.isfinite(v)]
+    if likelihood == "nb":
+        tests += [lambda v: v < 0, lambda v: v != np.round(v)]
+    found = first_bads(X, tests)
+    n_bad, i, j, _ = found[0]
     if n_bad:
         raise MSSVAEInputError(f"the data hold {n_bad} NaN or infinite values", where=location(i, j, obs_names, var_names),
                                hint="remove or impute them before fitting")
-    if likelihood != "nb":
-        return
-    for name, bad in (("negative", lambda v: v < 0), ("non-integer", lambda v: v != np.round(v))):
-        n_bad, i, j, _ = first_bad(X, bad)
+    for name, (n_bad, i, j, _) in zip(("negative", "non-integer"), found[1:]):
         if n_bad:
             raise MSSVAEInputError(
                 f"the negative binomial model needs counts, but the data hold {n_bad} {name} values",

@@ -10,7 +10,7 @@ from importlib.metadata import version
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from .. import contract as C
 
 
@@ -82,23 +82,25 @@ def warn_inactive(W, likelihood: str) -> bool:
     return True
 
 
-def write_results(model, adata, layer: str | None = None, groups=None, covariates=None) -> None:
+def write_results(model, adata, prepared, layer: str | None = None) -> None:
     """Write W, latents, η, p*, noise parameters, history, settings and versions into ``adata``.
 
-    ``groups`` are the per-sample labels when the model was fitted with ``groups=`` rather than
-    a ``group_key``; ``covariates`` the covariate table when it was fitted with ``covariates=``.
-    A model with covariates also writes ``.uns["mssvae"]["covariates"]`` (the encoding: names,
-    kinds, design columns, levels, center, scale) and ``["covariate_effects"]`` (β, G × C)."""
-    module, state = model._require_fit(), model.state
-    ks = model.settings.n_shared
-    W = model._w()
+    ``prepared`` is ``adata``'s input as the model reads it (``model.prepare_input(adata)``; a
+    fit passes the input it trained on), from which the latents are computed without reading or
+    checking the data again; ``layer`` is recorded in the settings. A model with covariates also
+    writes ``.uns["mssvae"]["covariates"]`` (the encoding: names, kinds, design columns, levels,
+    center, scale) and ``["covariate_effects"]`` (β, G × C)."""
+    module, state = model.fitted_module(), model.state
+    settings = model.fitted_settings or model.settings
+    ks = settings.n_shared
+    W = model.W
     adata.varm[C.W_SHARED] = W[:, :ks]
     adata.varm[C.W_SPECIFIC] = W[:, ks:]
-    latents = model.transform(adata, layer=layer, groups=groups, covariates=covariates)
+    latents = model.transform(prepared)
     adata.obsm[C.Z_SHARED] = latents["shared"].to_numpy()
     adata.obsm[C.Z_SPECIFIC] = latents["specific"].to_numpy()
     eta = module.eta.cpu().double().numpy()
-    if model.settings.likelihood == "gaussian":
+    if settings.likelihood == "gaussian":
         noise = {"sigma2": state.full_rows(module.log_sigma2.detach().exp().cpu().double().numpy(), np.nan)}
     else:
         noise = {"phi": state.full_rows(module.log_phi.detach().exp().cpu().double().numpy(), np.nan)}
@@ -113,7 +115,7 @@ def write_results(model, adata, layer: str | None = None, groups=None, covariate
         "features_used": state.kept.copy(),
         **noise,
         C.HISTORY: {c: history[c].to_numpy() for c in history.columns},
-        C.SETTINGS: _h5ad_safe({**asdict(model.settings), "seed": state.seed, "layer": layer}),
+        C.SETTINGS: _h5ad_safe({**asdict(settings), "seed": state.seed, "layer": layer}),
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
         C.GENE_SET_THRESHOLD: gene_set_threshold(W),
     }

@@ -12,18 +12,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..contract import ACTIVE_FACTOR_COLUMNS
 from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
-from ..core.hardware import check_threads, default_threads, resolve_device, resolve_precision, torch_threads
+from ..core.hardware import default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
 from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn_short_schedule
 from ..errors import MSSVAEInputError
-from ..io.covariates import CovariateEncoding, covariate_frame
-from ..io.inputs import check_values, is_anndata, resolve_groups, select_columns, unpack
-from .settings import Settings
-from .start import module_kwargs, nonconstant, specific_sizes
+from ..io.covariates import CovariateEncoding
+from ..io.inputs import is_anndata
+from .prepared import PreparedInput, coded_covariates, prepare_input
+from .settings import Settings, checked_fit_options, checked_settings
+from .start import module_kwargs, specific_sizes, start_statistics
 from .state import FittedState, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
 from ..io.results import gene_set_threshold, warn_inactive, write_results
@@ -90,7 +91,10 @@ class MSSVAE:
     """
 
     def __init__(self, likelihood: str = "nb", **kwargs):
-        self.settings = Settings(likelihood=likelihood, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}).resolved()
+        self.settings = Settings(**checked_settings({"likelihood": likelihood, **kwargs})).resolved()
+        #: The settings of the fit that made the current state: the constructor's, with the
+        #: fit's ``epochs`` and ``batch_size`` resolved; None before a fit or load.
+        self.fitted_settings: Settings | None = None
         self.module: MSSVAEModule | None = None
         self.history: list[dict] = []
         self.state: FittedState | None = None
@@ -138,69 +142,75 @@ class MSSVAE:
         Under ``torchrun`` with several processes the fit is data-parallel (:mod:`mssvae.core.distributed`):
         ``batch_size`` is the global minibatch; only rank 0 writes checkpoints and results into its ``data``.
         """
-        X, labels, obs_names, var_names = unpack(data, group_key, layer, groups)
+        s = self.settings
+        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume)
+        epochs, batch_size, seed, device, threads = (options[k] for k in ("epochs", "batch_size", "seed", "device", "threads"))
+        model_dir, resume = options["model_dir"], options["resume"]
         ranks = launch(device)
-        s = self.settings = replace(self.settings, epochs=epochs or self.settings.epochs,
-                                    batch_size=batch_size or self.settings.batch_size or default_batch_size(X.shape[0]))
-        codes, group_names = resolve_groups(labels, X.shape[0], min_size=2)
-        check_share(ranks, s.batch_size, X.shape[0])
-        check_values(X, s.likelihood, obs_names, var_names)
-        cov = covariate_frame(data, covariate_keys, covariates, X.shape[0], obs_names)
-        encoding = None if cov is None else CovariateEncoding.fit(cov)
-        S = None if encoding is None else encoding.transform(cov, obs_names)
-        check_same_input(ranks, {"data shape": list(X.shape), "feature names": list(map(str, var_names)),
-                                 "groups": list(map(str, group_names)), "group labels": codes,
-                                 "covariates": None if encoding is None else encoding.to_dict(),
+        inp = prepare_input(data, s.likelihood, group_key, layer, groups, covariate_keys=covariate_keys,
+                            covariates=covariates, min_group_size=2)
+        n = inp.n_samples
+        # the settings of this fit; the constructor's stay as they were for the next fit
+        s = self.fitted_settings = replace(s, epochs=epochs or s.epochs,
+                                           batch_size=batch_size or s.batch_size or default_batch_size(n))
+        check_share(ranks, s.batch_size, n)
+        check_same_input(ranks, {"data shape": list(inp.X.shape), "feature names": inp.var_names,
+                                 "groups": inp.groups, "group labels": inp.codes,
+                                 "covariates": None if inp.encoding is None else inp.encoding.to_dict(),
                                  "settings": [asdict(s), seed, layer, group_key, resume]})
-        kept = nonconstant(X, var_names)
-        n_spec = specific_sizes(s.n_specific, group_names)
-        if s.n_shared + max(n_spec, default=0) > int(kept.sum()):
+        inp = inp.with_start(start_statistics(inp.X, inp.var_names, s.likelihood))
+        n_kept = int(inp.kept.sum())
+        n_spec = specific_sizes(s.n_specific, inp.groups)
+        if s.n_shared + max(n_spec, default=0) > n_kept:
             raise MSSVAEInputError(
-                f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {int(kept.sum())} "
+                f"more factors than features: K_S + K_m = {s.n_shared + max(n_spec)} but only {n_kept} "
                 "usable features", hint="lower n_shared / n_specific", args_named=("n_shared", "n_specific"))
-        Xk = select_columns(X, kept)
         dev = ranks.device or resolve_device(device)
         precision, why = resolve_precision(s.precision, dev, tuple(s.hidden))
-        n_threads = (check_threads(threads) if threads is not None else
+        n_threads = (threads if threads is not None else
                      max(1, default_threads() // ranks.local_world_size) if dev.type == "cpu" else None)
         state = self.state = FittedState(
-            groups=group_names, var_names=list(map(str, var_names)), kept=kept, n_specific=n_spec, seed=seed,
+            groups=inp.groups, var_names=inp.var_names, kept=inp.kept, n_specific=n_spec, seed=seed,
             group_key=group_key if groups is None else None,
             runtime=dict(device=str(dev), precision=precision, precision_reason=why, threads=n_threads,
                          batch_size=int(s.batch_size)),
-            covariates=None if encoding is None else encoding.to_dict(), distributed=ranks.record())
+            covariates=None if inp.encoding is None else inp.encoding.to_dict(), distributed=ranks.record())
         progress = progress if ranks.is_main else False
         if progress is True:
-            _say(f"mssvae: {s.likelihood} fit of {X.shape[0]} samples × {int(kept.sum())} features on {dev}"
+            _say(f"mssvae: {s.likelihood} fit of {n} samples × {n_kept} features on {dev}"
                  + (f" in each of {ranks.world_size} processes ({ranks.backend})" if ranks.active else "") + ", "
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
                  f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
         if ranks.is_main:
-            warn_short_schedule(s.train_settings(), X.shape[0])
+            warn_short_schedule(s.train_settings(n), n)
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
-            kwargs = module_kwargs(Xk, s, n_spec, S, precision=precision)
+            kwargs = module_kwargs(inp.features, s, n_spec, inp.covariates, precision=precision, start=inp.start)
             state.module_kwargs = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
             self.module = MSSVAEModule(**kwargs).to(dev)
-            trainer = Trainer(self.module, s.train_settings(), seed, ranks)
+            trainer = Trainer(self.module, s.train_settings(n), seed, ranks)
             ckpt_dir = Path(model_dir) if model_dir is not None else None
             if resume:
                 resume_from(trainer, ckpt_dir, dev, state)
+            state.runtime["lambda0_breaks"] = list(trainer.settings.schedule.breaks)
             try:
-                trainer.run(Batches(Xk, codes, dev, S), ckpt_dir, extra=self._payload(include_state=False), progress=progress)
+                trainer.run(Batches(inp.features, inp.codes, dev, inp.covariates), ckpt_dir,
+                            extra=self._payload(include_state=False), progress=progress)
             finally:
                 self.history = trainer.history
                 state.stopping = trainer.summary()
             if progress is True:
                 _say(f"mssvae: {state.stopping['message']}")
             if ranks.is_main:
-                warn_inactive(self._w(), s.likelihood)
+                warn_inactive(self.W, s.likelihood)
             if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
-                self.write_results(data, layer=layer, groups=groups, covariates=covariates)
+                write_results(self, data, inp, layer=layer)
         return self
 
     # ----- results ----------------------------------------------------------------------------
-    def _require_fit(self) -> MSSVAEModule:
+    def fitted_module(self) -> MSSVAEModule:
+        """The fitted network (:class:`mssvae.core.module.MSSVAEModule`); a ``RuntimeError``
+        before ``fit`` or ``load``."""
         if self.module is None or self.state is None:
             raise RuntimeError("the model is not fitted yet; call .fit(...) or MSSVAE.load(dir) first")
         return self.module
@@ -221,19 +231,22 @@ class MSSVAE:
             out[g] = [f"{g}_{i + 1}" for i in range(k)]
         return out
 
-    def _w(self) -> np.ndarray:
-        return self._fitted().full_rows(self._require_fit().W.detach().cpu().double().numpy())
+    @property
+    def W(self) -> np.ndarray:
+        """The fitted loadings, every input feature × every factor (shared, then each group's),
+        float64; the features left out of the fit (constant ones) have rows of 0."""
+        return self._fitted().full_rows(self.fitted_module().W.detach().cpu().double().numpy())
 
     @property
     def W_shared(self) -> pd.DataFrame:
         """W^(S): features × shared factors."""
         names = self.factor_names()
-        return pd.DataFrame(self._w()[:, : self.settings.n_shared], index=self._fitted().var_names, columns=names["shared"])
+        return pd.DataFrame(self.W[:, : self.settings.n_shared], index=self._fitted().var_names, columns=names["shared"])
 
     @property
     def W_specific(self) -> dict[str, pd.DataFrame]:
         """W^(m) for each group: features × that group's factors."""
-        W, names, out, start = self._w(), self.factor_names(), {}, self.settings.n_shared
+        W, names, out, start = self.W, self.factor_names(), {}, self.settings.n_shared
         for g, k in zip(self.groups, self._fitted().n_specific):
             out[g] = pd.DataFrame(W[:, start : start + k], index=self._fitted().var_names, columns=names[g])
             start += k
@@ -243,7 +256,7 @@ class MSSVAE:
     def eta(self) -> pd.Series:
         """η_k, the estimated share of features in each factor's slab."""
         names = sum(self.factor_names().values(), [])
-        return pd.Series(self._require_fit().eta.cpu().double().numpy(), index=names, name="eta")
+        return pd.Series(self.fitted_module().eta.cpu().double().numpy(), index=names, name="eta")
 
     def history_frame(self) -> pd.DataFrame:
         """Per-epoch loss and its components."""
@@ -253,7 +266,7 @@ class MSSVAE:
         """One row per factor with some |W| above ``threshold`` (None: each factor's threshold,
         :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
         max |W|, η and the top features (``top_genes``)."""
-        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self._w(), threshold)))
+        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self.W, threshold)))
         rows, eta = [], self.eta
         for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:
@@ -277,44 +290,42 @@ class MSSVAE:
         the ``obs`` columns of the fitted covariates' names. Errors name a missing covariate, a
         missing value or a level the fit did not see."""
         enc = self.covariate_encoding
-        if enc is None:
-            return None
-        n = data.shape[0] if not is_anndata(data) else data.n_obs
-        if obs_names is None and is_anndata(data):
-            obs_names = list(map(str, data.obs_names))
-        if covariates is None:
-            if not is_anndata(data):
-                raise MSSVAEInputError(f"the model was fitted with covariates {enc.names}; pass covariates= (one row per sample)")
-            frame = covariate_frame(data, covariate_keys=enc.names, n_samples=n, obs_names=obs_names)
-        else:
-            frame = covariate_frame(data, covariates=covariates, n_samples=n, obs_names=obs_names)
-        return enc.transform(frame, obs_names)
+        return None if enc is None else coded_covariates(data, enc, covariates, obs_names)
 
-    def model_inputs(self, data, group_key: str | None = None, layer: str | None = None, groups=None, covariates=None):
-        """``data`` as the fitted network reads it: the fitted features of every sample, the
-        group codes in the model's order and the coded covariates (None without), with the
-        checks of the fit (same features, known groups, valid values), and the sample names."""
+    def prepare_input(self, data, group_key: str | None = None, layer: str | None = None, groups=None,
+                      covariates=None) -> PreparedInput:
+        """``data`` read and checked once as the fitted network reads it
+        (:class:`mssvae.model.prepared.PreparedInput`): the fitted features of every sample, the
+        group codes in the model's order and the covariates coded as at fit time, with the
+        checks of the fit (same features, known groups, valid values). ``transform`` and the
+        rankings take it in place of ``data``; an input already prepared is returned as it is,
+        once its features and groups are found to be the model's."""
         state = self._fitted()
-        X, labels, obs_names, var_names = unpack(data, group_key or state.group_key or "group", layer, groups)
-        if list(map(str, var_names)) != state.var_names:
-            raise MSSVAEInputError("the features differ from those the model was fitted on",
-                                   hint="subset and order them the same way")
-        codes, _ = resolve_groups(labels, X.shape[0], known=state.groups)
-        check_values(X, self.settings.likelihood, obs_names, var_names)
-        S = self.covariate_matrix(data, covariates, obs_names=list(map(str, obs_names)))
-        return select_columns(X, state.kept), codes, S, [str(v) for v in obs_names]
+        if isinstance(data, PreparedInput):
+            if data.var_names != state.var_names or not np.array_equal(data.kept, state.kept) or \
+                    data.groups != state.groups:
+                raise MSSVAEInputError("the prepared input was not made for this model (features or groups differ)",
+                                       hint="make it with model.prepare_input(data)")
+            return data
+        inp = prepare_input(data, self.settings.likelihood, group_key or state.group_key or "group", layer, groups,
+                            covariates=covariates, known_groups=state.groups, known_features=state.var_names,
+                            encoding=self.covariate_encoding)
+        return inp.with_kept(state.kept)
 
     def transform(self, data, group_key: str | None = None, layer: str | None = None, groups=None, batch_size: int = 1024,
                   covariates=None) -> dict[str, pd.DataFrame]:
         """Posterior means of the latents for samples of known groups.
 
+        ``data``: an AnnData or a matrix with ``groups=``, or the input prepared for this model
+        (:meth:`prepare_input`; the fit passes its own), which is read without further checks.
         Returns ``shared`` (N × K_S) and ``specific`` (N × max K_m, the sample's own group's
         factors, zero-padded where groups have fewer), as DataFrames indexed by sample. A model
         fitted with covariates needs them here too (``covariates=``, or the same ``obs``
         columns), coded as at fit time; a level the fit did not see is an error.
         """
-        module = self._require_fit()
-        X, codes, S, obs_names = self.model_inputs(data, group_key, layer, groups, covariates)
+        module = self.fitted_module()
+        inp = self.prepare_input(data, group_key, layer, groups, covariates)
+        X, codes, S, obs_names = inp.features, inp.codes, inp.covariates, inp.obs_names
         dev = next(module.parameters()).device
         module.eval()
         mu, start = None, 0  # filled in place: one N × K array, however many batches
@@ -353,13 +364,15 @@ class MSSVAE:
 
     def write_results(self, adata, layer: str | None = None, groups=None, covariates=None) -> None:
         """Write the results contract (README, "Results contract") into ``adata``."""
-        write_results(self, adata, layer=layer, groups=groups, covariates=covariates)
+        write_results(self, adata, self.prepare_input(adata, layer=layer, groups=groups, covariates=covariates),
+                      layer=layer)
 
     # ----- persistence ------------------------------------------------------------------------
     def _payload(self, include_state: bool = True) -> dict:
-        out = {"settings": asdict(self.settings), "meta": self._fitted().to_dict(), "version": __version__}
+        out = {"settings": asdict(self.fitted_settings or self.settings), "constructor_settings": asdict(self.settings),
+               "meta": self._fitted().to_dict(), "version": __version__}
         if include_state:
-            out["state_dict"] = self._require_fit().state_dict()
+            out["state_dict"] = self.fitted_module().state_dict()
             out["history"] = self.history
         return out
 
@@ -382,11 +395,11 @@ class MSSVAE:
             raise FileNotFoundError(f"no {MODEL_FILE} or {CHECKPOINT} in {directory}")
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload.get("state_dict", payload.get("module"))
-        settings = dict(payload["settings"])
-        if any(not float(b).is_integer() for b in settings.get("lambda0_breaks") or ()):
-            settings["lambda0_breaks"] = None  # saves that give the breaks as fractions of the epochs
-        # Saves from before the standardised encoder input fed the encoders App. B.1's raw input.
-        self = cls(**{"encoder_input": "raw", **settings})
+        if "constructor_settings" not in payload:
+            raise MSSVAEInputError(f"{path} was saved by a development version of mssvae before 2026-12-06, which "
+                                   "this version does not read", hint="fit the model again")
+        self = cls(**payload["constructor_settings"])
+        self.fitted_settings = cls(**payload["settings"]).settings
         self.state = FittedState.from_dict(payload["meta"])
         kwargs = dict(self.state.module_kwargs)
         G = kwargs["n_features"]

@@ -3,13 +3,18 @@ line and the R package all read (``settings_table``), and the paper's defaults p
 
 from __future__ import annotations
 
+import os
 from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from ..core.hardware import PRECISION_CHOICES
-from ..core.module import ENCODER_INPUTS, LIKELIHOODS
+from ..core.module import ENCODER_INPUTS
 from ..core.priors import Lambda0Schedule
 from ..core.stopping import StoppingRule
-from ..core.train import TrainSettings
+from ..core.train import TrainSettings, steps_per_epoch
 from ..errors import MSSVAEInputError
 
 # Table 2 of the paper, per likelihood, plus what the paper leaves implicit, chosen with the
@@ -17,18 +22,20 @@ from ..errors import MSSVAEInputError
 # sparsity prior, and whether the decoder is constrained so that W carries the scale.
 #
 # ``epochs`` is a maximum (the stopping rule ends most fits sooner), and ``max_steps`` bounds the
-# gradient steps for large N. ``lambda0_breaks`` are Table 2's 5% and 30% of the epochs as
-# gradient steps at the paper's sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500
-# epochs; §4.2: 3200 samples, 7 × 800), so that they mean the same whether or not a fit stops
-# early (``core.priors.Lambda0Schedule``).
+# gradient steps for large N.
 PAPER_DEFAULTS = {
     "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500,
-                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", lambda0_breaks=(150, 900),
-                     max_steps=6000),
+                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", max_steps=6000),
     "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800,
-               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", lambda0_breaks=(280, 1680),
-               max_steps=11200),
+               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200),
 }
+
+# λ0's default breaks are Table 2's 5 % and 30 % of the fit's step budget (epochs × steps per
+# epoch, at most max_steps), but never later than these steps: the same fractions at the paper's
+# sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500 epochs; §4.2: 3200 samples,
+# 7 × 800), so a large data set anneals as the paper's did however many epochs it may run, and
+# a small one reaches the last λ0 within the epochs it is given (docs/design.md, "λ0 annealing").
+LATEST_LAMBDA0_BREAKS = {"gaussian": (150, 900), "nb": (280, 1680)}
 
 
 def _doc(text: str, default=None, factory=None):
@@ -49,7 +56,9 @@ class Settings:
     lr_w: float | None = _doc("Adam learning rate of W")
     lambda1: float = _doc("slab scale of the spike-and-slab lasso", 0.1)
     lambda0: tuple[float, ...] = _doc("the annealed spike scales", factory=lambda: (1.0, 10.0, 15.0))
-    lambda0_breaks: tuple[int, ...] | None = _doc("gradient steps at which lambda0 moves to its next value")
+    lambda0_breaks: tuple[int, ...] | None = _doc(
+        "gradient steps at which lambda0 moves to its next value (None: 5% and 30% of the fit's steps, "
+        "at most 150 and 900 (Gaussian) or 280 and 1680 (NB))")
     a: float = _doc("Beta(a, b) prior of eta: a", 1.0)
     b: float | None = _doc("Beta(a, b) prior of eta: b (None: the number of features)")
     sparsity_weight: float | None = _doc("weight of the sparsity prior against the whole-data likelihood")
@@ -66,14 +75,12 @@ class Settings:
     batch_size: int | None = _doc("minibatch size (default from the number of samples)")
 
     def resolved(self) -> "Settings":
-        if self.likelihood not in LIKELIHOODS:
-            raise MSSVAEInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.encoder_input is not None and self.encoder_input not in ENCODER_INPUTS:
-            raise MSSVAEInputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
-        if self.precision not in PRECISION_CHOICES:
-            raise MSSVAEInputError(f"precision must be one of {PRECISION_CHOICES}, got {self.precision!r}")
-        d = PAPER_DEFAULTS[self.likelihood]
-        return replace(self, **{k: (d[k] if getattr(self, k) is None else getattr(self, k)) for k in d})
+        """Checked (:func:`checked_settings`), with the paper's defaults where ``None``."""
+        s = replace(self, **checked_settings({f.name: getattr(self, f.name) for f in fields(self)}))
+        d = PAPER_DEFAULTS[s.likelihood]
+        s = replace(s, **{k: (d[k] if getattr(s, k) is None else getattr(s, k)) for k in d})
+        check_schedule(s.lambda0, s.lambda0_breaks)
+        return s
 
     def stopping_rule(self) -> StoppingRule | None:
         if not self.early_stopping:
@@ -81,11 +88,23 @@ class Settings:
         return StoppingRule(tol=float(self.stopping_tol), window=int(self.stopping_patience),
                             patience=int(self.stopping_patience))
 
-    def train_settings(self) -> TrainSettings:
-        """What the trainer needs, from resolved settings."""
+    def schedule(self, n_samples: int) -> Lambda0Schedule:
+        """λ0's annealing for a fit of ``n_samples`` from resolved settings: the given breaks, or
+        Table 2's fractions of the step budget (``LATEST_LAMBDA0_BREAKS``)."""
+        if self.lambda0_breaks is not None:
+            return Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks))
+        if len(self.lambda0) == 1:
+            return Lambda0Schedule.constant(self.lambda0[0])
+        steps = int(self.epochs) * steps_per_epoch(n_samples, int(self.batch_size))
+        if self.max_steps is not None:
+            steps = min(steps, int(self.max_steps))
+        return Lambda0Schedule.from_paper(steps, LATEST_LAMBDA0_BREAKS[self.likelihood], values=tuple(self.lambda0))
+
+    def train_settings(self, n_samples: int) -> TrainSettings:
+        """What the trainer needs for a fit of ``n_samples``, from resolved settings."""
         return TrainSettings(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
                              lr_w=float(self.lr_w), sparsity_weight=float(self.sparsity_weight),
-                             schedule=Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks)),
+                             schedule=self.schedule(n_samples),
                              balance_groups=bool(self.balance_groups),
                              max_steps=None if self.max_steps is None else int(self.max_steps),
                              stopping=self.stopping_rule())
@@ -103,3 +122,195 @@ def settings_table() -> list[dict]:
             row.update(gaussian=PAPER_DEFAULTS["gaussian"][f.name], nb=PAPER_DEFAULTS["nb"][f.name])
         rows.append(row)
     return rows
+
+
+# ----- checking settings and fit options -------------------------------------------------------
+# Every door (Python, the command line, R) hands its values here: each is coerced to its type
+# (R's whole numbers arrive as floats, its vectors as lists) and range-checked, and a bad one
+# raises an MSSVAEInputError that names the setting (args_named, which each door spells its own
+# way: R's lr.w, the command line's --lr-w) and says what to give instead.
+
+def _choices_text(choices) -> str:
+    quoted = [repr(c) for c in choices]
+    return " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
+
+
+def _bad(name: str, wanted: str, value, hint: str | None = None) -> MSSVAEInputError:
+    shown = value if isinstance(value, str) else (list(value) if isinstance(value, (list, tuple)) else value)
+    return MSSVAEInputError(f"{name} must be {wanted}; got {shown!r}", hint=hint, args_named=(name,))
+
+
+def _one(value):
+    """A length-one list or array (as R's vectors may arrive) as its element."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    if hasattr(value, "ndim") and getattr(value, "size", 0) == 1:
+        return value.item() if hasattr(value, "item") else value
+    return value
+
+
+def _is_number(v) -> bool:
+    return not isinstance(v, (bool, str)) and isinstance(v, (int, float)) or (
+        hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iuf")
+
+
+def whole_number(name: str, value, least: int, hint: str | None = None) -> int:
+    """``value`` as an int ≥ ``least`` (a float that is whole counts), else an error naming ``name``."""
+    v = _one(value)
+    if not _is_number(v) or not float(v).is_integer() or int(v) < least:
+        raise _bad(name, f"a whole number >= {least}", value, hint)
+    return int(v)
+
+
+def number(name: str, value, positive: bool = True, hint: str | None = None) -> float:
+    """``value`` as a finite float, > 0 (``positive``) or ≥ 0, else an error naming ``name``."""
+    v = _one(value)
+    ok = _is_number(v) and np.isfinite(float(v)) and (float(v) > 0 if positive else float(v) >= 0)
+    if not ok:
+        raise _bad(name, "a positive number" if positive else "a number >= 0", value, hint)
+    return float(v)
+
+
+def flag(name: str, value) -> bool:
+    """``value`` as a bool (True or False only), else an error naming ``name``."""
+    v = _one(value)
+    if not isinstance(v, (bool, np.bool_)):
+        raise _bad(name, "True or False", value)
+    return bool(v)
+
+
+def choice(name: str, value, choices) -> str:
+    """``value`` if it is one of ``choices``, else an error naming ``name`` and the choices."""
+    v = _one(value)
+    if not isinstance(v, str) or v not in choices:
+        raise _bad(name, _choices_text(choices), value)
+    return v
+
+
+def _numbers(name: str, value, convert) -> tuple:
+    items = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "ndim") else [value]
+    return tuple(convert(name, v) for v in items)
+
+
+def checked_settings(values: dict) -> dict:
+    """The settings in ``values`` (names of :class:`Settings`) coerced and range-checked; ``None``
+    (the paper's default) stays ``None`` where the setting has one. Unknown names are an error
+    that lists the known ones."""
+    known = [f.name for f in fields(Settings)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise MSSVAEInputError(f"unknown settings {unknown}; the model takes: {', '.join(known)}")
+    out = {}
+    for name, v in values.items():
+        if v is None and name not in ("likelihood", "lambda1", "lambda0", "a", "balance_groups", "precision",
+                                      "early_stopping", "stopping_tol", "stopping_patience", "covariates_in_encoder"):
+            out[name] = None
+            continue
+        if name == "likelihood":
+            out[name] = choice(name, v, ("nb", "gaussian"))
+        elif name == "encoder_input":
+            out[name] = choice(name, v, ENCODER_INPUTS)
+        elif name == "precision":
+            out[name] = choice(name, v, PRECISION_CHOICES)
+        elif name == "n_specific" and isinstance(v, dict):
+            out[name] = {str(g): whole_number(name, k, 0, hint=f"the entry of group {g!r} is not") for g, k in v.items()}
+        elif name in ("n_shared", "n_specific", "stopping_patience", "max_steps", "epochs", "batch_size"):
+            least = {"n_specific": 0, "batch_size": 2}.get(name, 1)
+            out[name] = whole_number(name, v, least)
+        elif name == "hidden":
+            widths = list(v) if isinstance(v, (list, tuple)) or hasattr(v, "ndim") else [v]
+            if len(widths) != 2 or not all(_is_number(w) and float(w).is_integer() and w >= 1 for w in widths):
+                raise MSSVAEInputError(f"hidden must give the widths of the two hidden layers, e.g. (128, 64); got {v!r}",
+                                       args_named=("hidden",))
+            out[name] = tuple(int(w) for w in widths)
+        elif name == "lambda0":
+            out[name] = _numbers(name, v, number)
+        elif name == "lambda0_breaks":
+            out[name] = _numbers(name, v, lambda n, b: whole_number(n, b, 0))
+            if list(out[name]) != sorted(out[name]):
+                raise _bad(name, "gradient steps in increasing order", v)
+        elif name in ("lr", "lr_w", "lambda1", "a", "b"):
+            out[name] = number(name, v)
+        elif name in ("sparsity_weight", "stopping_tol"):
+            out[name] = number(name, v, positive=False)
+        else:  # balance_groups, early_stopping, covariates_in_encoder, lipschitz_decoder
+            out[name] = flag(name, v)
+    check_schedule(out.get("lambda0"), out.get("lambda0_breaks"))
+    return out
+
+
+def check_schedule(lambda0, breaks) -> None:
+    """One break (a gradient step) for each change of ``lambda0``, when both are known; unset
+    breaks (the paper's fractions of the fit's steps) need one or three values of ``lambda0``."""
+    if lambda0 is not None and breaks is not None and len(breaks) != len(lambda0) - 1:
+        raise MSSVAEInputError(f"lambda0_breaks must give {len(lambda0) - 1} steps, one for each change of lambda0 "
+                               f"{list(lambda0)}; got {list(breaks)}", args_named=("lambda0_breaks", "lambda0"))
+    if lambda0 is not None and breaks is None and len(lambda0) not in (1, 3):
+        raise MSSVAEInputError(f"lambda0 has {len(lambda0)} values and lambda0_breaks is unset; the default breaks "
+                               "are for one or three values",
+                               hint="give lambda0_breaks, one gradient step fewer than lambda0 has values",
+                               args_named=("lambda0", "lambda0_breaks"))
+
+
+def check_device(device) -> str:
+    """``device`` ("auto", "cpu", "cuda", "cuda:1", "mps", ...) if this machine has it, else an
+    error that says what is missing and to use ``"cpu"`` or ``"auto"``."""
+    name = _one(device)
+    if not isinstance(name, str):
+        raise _bad("device", "a device name such as 'auto', 'cpu' or 'cuda'", device)
+    if name == "auto":
+        return name
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise MSSVAEInputError(f"device {name!r} is not a device name", hint="give 'auto', 'cpu', 'cuda' or 'cuda:<index>'",
+                               args_named=("device",)) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MSSVAEInputError(f"device {name!r} is not available: this PyTorch sees no CUDA GPU",
+                                   hint="use device='cpu', or 'auto' (a GPU when there is one)", args_named=("device",))
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise MSSVAEInputError(f"device {name!r} is not available: this machine has {torch.cuda.device_count()} "
+                                   "CUDA GPU(s), numbered from 0", hint="give a device index below that, or 'cuda'",
+                                   args_named=("device",))
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise MSSVAEInputError(f"device {name!r} is not available on this machine",
+                               hint="use device='cpu', or 'auto'", args_named=("device",))
+    return name
+
+
+def check_model_dir(model_dir) -> Path | None:
+    """``model_dir`` as a path if the fit can write there (the folder, or the nearest folder
+    above it that exists, is writable), else an error naming the folder and the fix."""
+    if model_dir is None:
+        return None
+    path = Path(_one(model_dir)).expanduser()
+    if path.exists() and not path.is_dir():
+        raise MSSVAEInputError(f"model_dir {str(path)!r} is a file, not a folder",
+                               hint="give a folder for the model (it is made if absent)", args_named=("model_dir",))
+    above = path
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise MSSVAEInputError(f"model_dir {str(path)!r} cannot be made: {str(above)!r} is a file",
+                               hint="give a folder you can write to", args_named=("model_dir",))
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise MSSVAEInputError(f"model_dir {str(path)!r} cannot be written: {str(above)!r} is not writable",
+                               hint="give a folder you can write to", args_named=("model_dir",))
+    return path
+
+
+def checked_fit_options(epochs=None, batch_size=None, seed=0, device="auto", threads=None, model_dir=None,
+                        resume=False) -> dict:
+    """The options of one fit (:meth:`mssvae.MSSVAE.fit`) coerced and checked, before any data
+    are read: ``epochs`` and ``batch_size`` (None: the settings'), ``seed``, ``device`` (present on
+    this machine), ``threads``, ``model_dir`` (writable) and ``resume`` (which needs ``model_dir``)."""
+    out = dict(epochs=None if epochs is None else whole_number("epochs", epochs, 1),
+               batch_size=None if batch_size is None else whole_number("batch_size", batch_size, 2),
+               seed=whole_number("seed", seed, 0), device=check_device(device),
+               threads=None if threads is None else whole_number("threads", threads, 1),
+               model_dir=check_model_dir(model_dir), resume=flag("resume", resume))
+    if out["resume"] and out["model_dir"] is None:
+        raise MSSVAEInputError("resume=True continues from the checkpoint in model_dir: give the model_dir of the "
+                               "interrupted fit", args_named=("resume", "model_dir"))
+    return out

@@ -1,10 +1,14 @@
 """The data-dependent starts of a fit (App. C.2): which features vary, K_m per group, and the
 network's constructor arguments with the starting noise, dispersion, output bias and encoder
-input standardisation computed from the data in row blocks."""
+input standardisation computed from the data in row blocks.
+
+The feature moments and the library sizes are computed once (:func:`start_statistics`) and
+serve both the choice of the features and the starts."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,13 +17,35 @@ from ..core.module import encoder_transform
 from ..core.priors import inverse_gamma_beta
 from ..errors import MSSVAEInputError
 from ..io.covariates import covariate_start
-from ..io.inputs import column_moments, library_sizes
+from ..io.inputs import column_moments, library_sizes, select_columns
 from .settings import Settings
 
 
-def nonconstant(X, var_names) -> np.ndarray:
-    """Mask of features that vary; constant ones are dropped with a warning (their W rows are 0)."""
-    _, var = column_moments(X)
+@dataclass(frozen=True)
+class StartStatistics:
+    """What a fit's starts need from its data, computed once.
+
+    Attributes
+    ----------
+    kept
+        Mask over every input feature of those that vary (the others are left out of the fit).
+    mean, var
+        Mean and population variance (float64) of each kept feature.
+    library
+        Each sample's total over the kept features (NB), or ``None`` (Gaussian).
+    """
+
+    kept: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    library: np.ndarray | None = None
+
+
+def start_statistics(X, var_names, likelihood: str) -> StartStatistics:
+    """The moments of every feature of ``X`` (two passes over the data), the features that vary
+    and, for NB, the library sizes over those (one more pass). Constant features are dropped with
+    a warning (their W rows are 0); an error when all are."""
+    mean, var = column_moments(X)
     kept = var > 0
     if not kept.any():
         raise MSSVAEInputError("every feature is constant across samples; nothing to fit")
@@ -31,7 +57,8 @@ def nonconstant(X, var_names) -> np.ndarray:
             "and get all-zero rows of W",
             stacklevel=3,
         )
-    return kept
+    lib = library_sizes(select_columns(X, kept)) if likelihood == "nb" else None
+    return StartStatistics(kept=kept, mean=mean[kept], var=var[kept], library=lib)
 
 
 def specific_sizes(n_specific, group_names) -> list[int]:
@@ -43,12 +70,18 @@ def specific_sizes(n_specific, group_names) -> list[int]:
     return [int(n_specific)] * len(group_names)
 
 
-def module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None, precision: str = "fp32") -> dict:
+def module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None, precision: str = "fp32",
+                  start: StartStatistics | None = None) -> dict:
     """Constructor arguments of the module, with the data-dependent starts of App. C.2;
-    ``S``: the encoded covariates (samples × C), if any; ``precision``: the decoder's resolved
-    arithmetic (``hardware.resolve_precision``)."""
-    mean, var = column_moments(X)
-    lib = None
+    ``X``: the fitted features; ``S``: the encoded covariates (samples × C), if any;
+    ``precision``: the decoder's resolved arithmetic (``hardware.resolve_precision``);
+    ``start``: the fit's :func:`start_statistics` (computed here over every column of ``X``
+    when not given)."""
+    if start is None:
+        mean, var = column_moments(X)
+        start = StartStatistics(np.ones(X.shape[1], dtype=bool), mean, var,
+                                library_sizes(X) if s.likelihood == "nb" else None)
+    mean, var, lib = start.mean, start.var, start.library
     kw = dict(n_features=X.shape[1], n_shared=s.n_shared, n_specific=n_spec, hidden=tuple(s.hidden), likelihood=s.likelihood,
               lambda1=s.lambda1, a=s.a, b=s.b, precision=precision, lipschitz_decoder=s.lipschitz_decoder,
               encoder_input=s.encoder_input)
@@ -61,7 +94,6 @@ def module_kwargs(X, s: Settings, n_spec: list[int], S: np.ndarray | None = None
         # Inverse dispersion by moments, φ = μ²/(σ² − μ) (App. C.2.2 prints μ/(σ² − μ), a
         # misprint: Var = μ + μ²/φ), clipped into [1e-2, 1e3] where σ² ≤ μ or the estimate explodes.
         phi = np.where(var > mean, mean**2 / np.maximum(var - mean, 1e-12), 1e3)
-        lib = library_sizes(X)
         if (lib <= 0).any():
             raise MSSVAEInputError(f"{int((lib <= 0).sum())} samples have no counts at all; remove them before fitting")
         log_lib = np.log(lib)

@@ -1,4 +1,4 @@
-# Covariates: colData columns the decoder conditions on (mssvae.covariates in
+# Covariates: colData columns the decoder conditions on (mssvae.io.covariates in
 # the Python core).
 
 # Gaussian data with a shared program and a strong additive batch shift on every
@@ -22,7 +22,7 @@ sim_batch <- function(n.per = 60L, G = 24L, seed = 2L) {
 }
 
 # Share of the latents' variance explained by the batch means
-# (mssvae.metrics.label_r2).
+# (mssvae.sim.metrics.label_r2).
 batch_r2 <- function(z, batch) {
     z <- scale(z, scale = FALSE)
     means <- rowsum(z, batch) / as.vector(table(batch))

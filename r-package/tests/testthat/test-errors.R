@@ -23,7 +23,7 @@ test_that("group: unknown column, length, NA labels, tiny groups, reserved", {
         "a group is named \"shared\"")
 })
 
-test_that("assay, likelihood, numbers, settings, subset.row are checked in R", {
+test_that("assay, likelihood, group vectors, subset.row are checked in R", {
     sce <- make_sce()
     expect_error(fit_fast(sce, assay.type = "logcounts"),
         "assay \"logcounts\" not found in x; available assays: counts")
@@ -31,14 +31,6 @@ test_that("assay, likelihood, numbers, settings, subset.row are checked in R", {
         "assay.type = 3 is out of range: x has 1 assays")
     expect_error(fit_fast(sce, likelihood = "poisson"),
         "likelihood must be one of \"nb\", \"gaussian\"")
-    expect_error(fit_fast(sce, n.shared = 0),
-        "n.shared must be a whole number >= 1")
-    expect_error(fit_fast(sce, epochs = 2.5),
-        "epochs must be a whole number >= 1")
-    expect_error(fit_fast(sce, threads = 0),
-        "threads must be a whole number >= 1")
-    expect_error(fit_fast(sce, hidden = 8),
-        "hidden must give the widths of the two hidden layers")
     expect_error(fit_fast(sce, n.specific = c(2, 3)),
         "n.specific with 2 values must be named by group")
     expect_error(fit_fast(sce, n.specific = c(A = 2, B = 3)),
@@ -51,6 +43,35 @@ test_that("assay, likelihood, numbers, settings, subset.row are checked in R", {
         "subset.row must hold row indices between 1 and 30")
     expect_error(fit_fast(sce, subset.row = c(TRUE, FALSE)),
         "a logical subset.row needs one value per feature \\(30\\)")
+})
+
+test_that("settings are checked by the core and named in R's terms", {
+    skip_without_python()
+    sce <- make_sce()
+    expect_error(fit_fast(sce, n.shared = 0),
+        "n.shared must be a whole number >= 1; got 0",
+        class = "mssvae_input_error")
+    expect_error(fit_fast(sce, epochs = 2.5),
+        "epochs must be a whole number >= 1")
+    expect_error(fit_fast(sce, threads = 0),
+        "threads must be a whole number >= 1")
+    expect_error(fit_fast(sce, hidden = 8),
+        "hidden must give the widths of the two hidden layers")
+    expect_error(fit_fast(sce, lr.w = "fast"),
+        "lr.w must be a positive number; got 'fast'", fixed = TRUE)
+    expect_error(fit_fast(sce, n.specific = c(A = 1, B = -2, C = 1)),
+        "n.specific must be a whole number >= 0; got -2")
+    file <- tempfile()
+    writeLines("", file)
+    expect_error(fit_fast(sce, model.dir = file.path(file, "model")),
+        paste0("model.dir .* cannot be made: .* is a file; give a folder you ",
+            "can write to"))
+    expect_error(fit_fast(sce, resume = TRUE),
+        "resume=True continues from the checkpoint in model.dir")
+    skip_if(nzchar(Sys.which("nvidia-smi")), "this machine may have CUDA")
+    expect_error(fit_fast(sce, device = "cuda"),
+        paste0("device 'cuda' is not available: this PyTorch sees no CUDA ",
+            "GPU; use device='cpu'"), fixed = TRUE)
 })
 
 test_that("x: data.frames, vectors and matrices with a column-name group", {

@@ -106,3 +106,37 @@ test_that("summarizeMSSVAE counts factors, active factors and set sizes", {
     expect_true(any(grepl("^ +shared +15 +2 +1 +3$", out)))
     expect_error(summarizeMSSVAE(make_sce()), "holds no MSSVAE results")
 })
+
+test_that("the layout is read, removed and stored by exported functions", {
+    x <- fake_fit()
+    res <- readMSSVAEResults(x)
+    expect_identical(res$W_shared, as.matrix(rowData(x)$MSSVAE_W_shared))
+    expect_identical(dim(res$W_specific), c(10L, 4L))  # A, B, C side by side
+    plain <- dropMSSVAEResults(x)
+    expect_null(readMSSVAEResults(plain))
+    expect_false(any(startsWith(colnames(rowData(plain)), "MSSVAE_W_")))
+    expect_identical(reducedDimNames(plain), character())
+    expect_identical(plain$MSSVAE_group, x$MSSVAE_group)  # the annotation stays
+    skip_without_python()
+    fit <- fit_fast(make_sce())
+    res <- readMSSVAEResults(fit)
+    groups <- as.character(res$metadata$groups)
+    k <- cumsum(c(0L, as.integer(res$metadata$n_specific)))
+    back <- storeMSSVAEResults(dropMSSVAEResults(fit), list(groups = groups,
+        factor_names = c(list(shared = colnames(res$W_shared)),
+            lapply(stats::setNames(groups, groups), function(g)
+                colnames(rowData(fit)[[paste0("MSSVAE_W_", g)]]))),
+        W_shared = res$W_shared,
+        W_specific = lapply(stats::setNames(seq_along(groups), groups),
+            function(m) res$W_specific[, k[m] + seq_len(k[m + 1] - k[m]),
+                drop = FALSE]),
+        Z_shared = res$Z_shared, Z_specific = res$Z_specific,
+        sample_groups = as.character(fit$MSSVAE_group),
+        metadata = res$metadata), assay.type = "counts")
+    for (col in grep("^MSSVAE_W_", colnames(rowData(fit)), value = TRUE)) {
+        expect_equal(rowData(back)[[col]], rowData(fit)[[col]])
+    }
+    expect_equal(reducedDim(back, "MSSVAE_shared"),
+        reducedDim(fit, "MSSVAE_shared"))
+    expect_identical(back$MSSVAE_group, fit$MSSVAE_group)
+})
