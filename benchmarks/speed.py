@@ -112,7 +112,7 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0, device: str =
     if impl == "naive":
         module.decoder = NaiveDecoder(module.decoder)
     module.to(device)
-    trainer = Trainer(module, s.__class__(**{**s.__dict__, "epochs": epochs + 1}).train_settings(), seed)
+    trainer = Trainer(module, s.__class__(**{**s.__dict__, "epochs": epochs + 1}).train_settings(n), seed)
     data = Batches(X, codes, torch.device(device))
     times, cpu = [], []
     for _ in range(epochs + 1):

@@ -75,7 +75,7 @@ def test_training_step_never_waits_for_the_device(likelihood, lipschitz):
     s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
     codes = a.obs["group"].cat.codes.to_numpy().astype(np.int64)
     module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2], precision="bf16")).cuda()
-    trainer = Trainer(module, s.train_settings(), seed=0)
+    trainer = Trainer(module, s.train_settings(a.n_obs), seed=0)
     data = Batches(a.X, codes, torch.device("cuda"))
     batches = epoch_batches(codes, 32, True, trainer.generator)
     order = data.to_device(torch.cat(batches))

@@ -108,7 +108,7 @@ def test_end_of_fit_density_reads_the_rules_averaged_w():
     s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
     module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2]))
     assert column_density(module.W, 0.03) == 1.0  # W starts at ones
-    trainer = Trainer(module, s.train_settings(), seed=0)
+    trainer = Trainer(module, s.train_settings(a.n_obs), seed=0)
     trainer.stop_reason = "max_epochs"
     average = torch.zeros_like(module.W)
     average[:3, 0] = 1.0
