@@ -74,8 +74,9 @@
 #'   the NB default: log-normalised counts scaled per gene; `"raw"`:
 #'   log1p(counts)), `lipschitz.decoder` (`TRUE`, the NB default: the decoder
 #'   is constrained so that \eqn{W} carries the scale), `precision` (`"auto"`,
-#'   the default: bf16 on GPUs and on
-#'   CPUs with native bf16, else `"fp32"`; or `"fp32"`, `"bf16"`, `"fp16"`),
+#'   the default: bf16 on GPUs of compute capability 8.0 or more, fp16 on
+#'   older GPUs, bf16 on CPUs with native bf16, else `"fp32"`; or `"fp32"`,
+#'   `"bf16"`, `"fp16"`),
 #'   `early.stopping` (default `TRUE`; `FALSE` runs all `epochs`),
 #'   `stopping.tol`, `stopping.patience` (the rule's relative loss improvement,
 #'   default 1e-3, and its window in epochs, default 10), `max.steps` (the most

@@ -38,7 +38,8 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate of the networks.")
 @click.option("--lr-w", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate of W.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
-              help="Arithmetic of the decoder (auto: bf16 on GPUs and on CPUs with native bf16, else fp32).")
+              help="Arithmetic of the decoder (auto: bf16 on GPUs of compute capability 8.0 or more, fp16 on "
+                   "older GPUs, bf16 on CPUs with native bf16, else fp32).")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads (default: the cores other processes leave idle).")
 @click.option("--early-stopping/--no-early-stopping", default=True, show_default=True,

@@ -59,7 +59,8 @@ class MSSVAE:
     balance_groups
         Draw minibatches with weights ∝ 1/n_m (App. B.2.3).
     precision
-        Arithmetic of the decoder's hidden layers: ``"auto"`` (bf16 on CUDA devices and on CPUs
+        Arithmetic of the decoder's hidden layers: ``"auto"`` (bf16 on CUDA devices of compute
+        capability ≥ 8.0, fp16 below, and bf16 on CPUs
         with native bf16 and hidden widths ≥ 64, fp32 elsewhere; :func:`mssvae.core.hardware.resolve_precision`),
         ``"fp32"``, or ``"bf16"``/``"fp16"`` (mixed precision with fp32 master weights,
         likelihood and priors). The choice made is recorded in ``.uns["mssvae"]["runtime"]``.
