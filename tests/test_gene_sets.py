@@ -41,7 +41,7 @@ def test_wide_gaussian_gene_sets_hold_the_planted_programs():
     a = simulate("wide", seed=0, n_per_group=60, n_features=800, n_shared=2, shared_size=80, specific_size=50)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = mssvae.fit(a, likelihood="gaussian", n_shared=6, n_specific=2, epochs=150,
+        model = mssvae.fit(a, likelihood="gaussian", n_shared=6, n_specific=2, epochs=150, lambda0_breaks=(30, 180),
                            seed=0, threads=1, progress=False)
     t = np.asarray(a.uns[C.UNS][C.GENE_SET_THRESHOLD])
     assert t.shape == (a.varm[C.W_SHARED].shape[1] + a.varm[C.W_SPECIFIC].shape[1],)

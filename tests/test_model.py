@@ -163,15 +163,16 @@ def test_interrupt_keeps_work_and_resume_reproduces(tmp_path, counts_adata, monk
 
 
 def test_lambda0_follows_the_budget_and_a_resumed_fit_keeps_its_schedule(tmp_path, counts_adata):
-    """Unset breaks are 5 % and 30 % of the first run's steps (75 samples, batch 32: 3 steps an
-    epoch); resuming with more epochs continues that annealing instead of moving its breaks."""
+    """Unset breaks too late for the first run's 60 steps (75 samples, batch 32: 3 steps an
+    epoch) are scaled to end at 80 % of them; resuming with more epochs continues that annealing
+    instead of moving its breaks."""
     a = counts_adata.copy()
     kw = dict(likelihood="nb", seed=2, **TINY, batch_size=32, threads=1, progress=False)
     first = mssvae.fit(a, epochs=20, model_dir=tmp_path, **kw)
-    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # of 60 steps
-    assert [h["lambda0"] for h in first.history[:7]] == [1.0] + [10.0] * 5 + [15.0]  # at each epoch's last step
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [8, 48]  # NB's 280, 1680 × 48 / 1680
+    assert [h["lambda0"] for h in first.history[:17]] == [1.0] * 2 + [10.0] * 14 + [15.0]  # at each epoch's last step
     longer = mssvae.fit(a, epochs=40, model_dir=tmp_path, resume=True, **kw)
-    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [3, 18]  # not [6, 36] of 120 steps
+    assert a.uns[C.UNS][C.RUNTIME]["lambda0_breaks"] == [8, 48]  # not [16, 96] of 120 steps
     assert longer.history[:20] == first.history and longer.history[-1]["lambda0"] == 15.0
 
 

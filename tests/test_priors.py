@@ -21,11 +21,12 @@ def test_lambda0_schedule_counts_steps_and_matches_paper():
     assert values[30:] == [15.0] * 70
     assert s.final_step == 30
     assert Lambda0Schedule.constant(10)(99) == 10.0 and Lambda0Schedule.constant(10).final_step == 0
-    # the paper's 5% and 30% of 800 epochs at 7 steps per epoch (§4.2: 3200 samples, batch 512)
-    assert Lambda0Schedule.from_paper(800 * 7).breaks == (280, 1680)
-    # a longer budget keeps the latest steps given; a shorter one takes the fractions of its own
-    assert Lambda0Schedule.from_paper(11200, latest=(280, 1680)).breaks == (280, 1680)
-    assert Lambda0Schedule.from_paper(900, latest=(280, 1680)).breaks == (45, 270)
+    # a fit that holds the breaks with a fifth of its steps left keeps them; a shorter one gets
+    # them scaled so that the last falls at 80 % of its steps
+    paper = Lambda0Schedule(breaks=(280, 1680))
+    assert paper.within(800 * 7).breaks == (280, 1680) and paper.within(2100).breaks == (280, 1680)
+    assert paper.within(900).breaks == (120, 720)
+    assert Lambda0Schedule.constant(3.0).within(10).breaks == ()
 
 
 def test_lambda0_schedule_rejects_bad_breaks():
@@ -84,8 +85,8 @@ def test_inverse_gamma_beta_puts_q05_at_prior_q90():
 
 
 def test_default_lambda0_breaks_fit_the_step_budget():
-    """Unset breaks are Table 2's 5 % and 30 % of the fit's steps, never later than at the paper's
-    sizes; a small data set reaches the last λ0 within the epochs it is given."""
+    """Unset breaks are Table 2's steps at the paper's sizes, scaled down for a fit too short to
+    hold them: a small data set reaches the last λ0 within the epochs it is given."""
     from mssvae.core.train import steps_per_epoch
     from mssvae.errors import MSSVAEInputError
     from mssvae.model.settings import Settings
@@ -93,11 +94,12 @@ def test_default_lambda0_breaks_fit_the_step_budget():
     nb = Settings("nb", epochs=300, batch_size=32).resolved()
     assert steps_per_epoch(85, 32) == 3
     small = nb.schedule(85)  # 300 epochs × 3 steps: the paper's steps 280, 1680 would never come
-    assert small.breaks == (45, 270) and small.final_step < 300 * 3
+    assert small.breaks == (120, 720) and small.final_step <= 0.8 * 300 * 3
     assert Settings("nb", batch_size=512).resolved().schedule(3200).breaks == (280, 1680)  # §4.2, 7 × 800
     assert Settings("nb", batch_size=512).resolved().schedule(30000).breaks == (280, 1680)  # capped
     assert Settings("gaussian", batch_size=512).resolved().schedule(3000).breaks == (150, 900)  # §4.1, 6 × 500
-    assert Settings("gaussian", batch_size=64, epochs=100, max_steps=200).resolved().schedule(10000).breaks == (10, 60)
+    assert Settings("gaussian", batch_size=63).resolved().schedule(252).breaks == (150, 900)  # 4 × 500 steps
+    assert Settings("gaussian", batch_size=64, epochs=100, max_steps=200).resolved().schedule(10000).breaks == (27, 160)
     given = Settings("nb", epochs=300, batch_size=32, lambda0_breaks=(5, 7)).resolved()
     assert given.schedule(85).breaks == (5, 7)
     assert Settings("nb", lambda0=(3.0,)).resolved().schedule(85).breaks == ()

@@ -184,12 +184,12 @@ def test_max_steps_bounds_the_fit_and_a_short_schedule_warns():
         model = MSSVAE("gaussian", **TINY, max_steps=10, lambda0_breaks=(150, 900)).fit(
             a, group_key="group", epochs=50, batch_size=25, progress=False)
     assert model.state.stopping["reason"] == "max_steps" and model.history[-1]["step"] == 10
-    with warnings.catch_warnings(record=True) as caught:  # the default breaks: fractions of those 10 steps
+    with warnings.catch_warnings(record=True) as caught:  # the default breaks, scaled into those 10 steps
         warnings.simplefilter("always")
         model = MSSVAE("gaussian", **TINY, max_steps=10).fit(a, group_key="group", epochs=50, batch_size=25,
                                                              progress=False)
     assert not [w for w in caught if "λ0 reaches" in str(w.message)]
-    assert model.state.runtime["lambda0_breaks"] == [0, 3] and model.history[-1]["lambda0"] == 15.0
+    assert model.state.runtime["lambda0_breaks"] == [1, 8] and model.history[-1]["lambda0"] == 15.0
 
 
 def test_default_batch_size_gives_small_data_four_steps_per_epoch():

@@ -66,8 +66,9 @@
 #' @param ... Further settings of the model, in dot.case: `lr`, `lr.w` (learning
 #'   rates of the networks and of \eqn{W}), `lambda1`, `lambda0`,
 #'   `lambda0.breaks` (the spike-and-slab scales and the gradient steps where
-#'   they change; by default 5% and 30% of the fit's steps, at most 150 and 900
-#'   (Gaussian) or 280 and 1680 (NB)), `a`, `b`
+#'   they change; by default 150 and 900 (Gaussian) or 280 and 1680 (NB),
+#'   scaled down where the fit's steps cannot hold them with a fifth left),
+#'   `a`, `b`
 #'   (the Beta prior of \eqn{\eta}), `balance.groups`, `device` (`"auto"`,
 #'   `"cpu"`, `"cuda"`), `covariates.in.encoder` (with `covariates`: whether the
 #'   encoders see them too; default `TRUE`), `encoder.input` (`"standardized"`,

@@ -18,11 +18,11 @@ from .common import friendly_errors, threshold_line
 # 700 cells are 2 minibatches of 512 per epoch: batch 128 at lr 0.01 gives the networks enough
 # steps in 150 epochs (as in the fidelity benchmark), and weight 5 suits the [64, 32] decoder
 # (the NB default, 10, is for Table 2's wider one; README, "The demo"; docs/design.md, "Penalty weight").
-# λ0 anneals at the paper's 5% and 30% of those 150 epochs of 6 steps (the default breaks for
-# this budget); the stopping rule may end the fit sooner.
+# λ0 anneals at the paper's 5% and 30% of those 150 epochs of 6 steps; the stopping rule may
+# end the fit sooner.
 DEMO_EPOCHS = 150
 DEMO_SETTINGS = dict(n_shared=10, n_specific=3, hidden=(64, 32), lr=0.01, lr_w=0.01, batch_size=128,
-                     sparsity_weight=5.0)
+                     sparsity_weight=5.0, lambda0_breaks=(45, 270))
 
 
 def run_demo(out_dir: Path, group_key: str = "lineage", epochs: int | None = None, seed: int = 0, progress: bool = True):

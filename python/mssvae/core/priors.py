@@ -24,7 +24,7 @@ class Lambda0Schedule:
     The paper uses λ0 = 1 for the first 5% of the epochs, 10 until 30%, then 15. The break
     points here are counts of gradient steps, so that they mean the same whether or not a fit
     stops early: λ0 = ``values[i]`` from step ``breaks[i - 1]`` on. ``values`` has one entry more
-    than ``breaks``. :meth:`from_paper` places them at the paper's fractions of a step budget.
+    than ``breaks``. :meth:`within` fits them into a shorter fit.
     """
 
     values: tuple[float, ...] = (1.0, 10.0, 15.0)
@@ -53,15 +53,14 @@ class Lambda0Schedule:
         """No annealing: λ0 fixed (the original Sparse VAE code's choice)."""
         return cls(values=(float(value),), breaks=())
 
-    @classmethod
-    def from_paper(cls, steps: int, latest: tuple[int, ...] | None = None, values=(1.0, 10.0, 15.0),
-                   fractions=(0.05, 0.30)) -> "Lambda0Schedule":
-        """Table 2's breaks, ``fractions`` (5 % and 30 %) of a fit of at most ``steps`` gradient
-        steps (App. C.2.1), each no later than the step of ``latest`` at the same position."""
-        breaks = [int(round(f * steps)) for f in fractions]
-        if latest is not None:
-            breaks = [min(b, int(cap)) for b, cap in zip(breaks, latest)]
-        return cls(tuple(values), tuple(breaks))
+    def within(self, steps: int, last_share: float = 0.8) -> "Lambda0Schedule":
+        """This schedule for a fit of at most ``steps`` gradient steps: unchanged when its last
+        break falls within the first ``last_share`` of them, else every break scaled by the same
+        factor so that the last one does, leaving the rest of the fit at the last value."""
+        if not self.breaks or self.final_step <= last_share * steps:
+            return self
+        scale = last_share * steps / self.final_step
+        return type(self)(self.values, tuple(int(round(b * scale)) for b in self.breaks))
 
 
 def posterior_inclusion(w_abs: torch.Tensor, eta: torch.Tensor, lambda0: float, lambda1: float) -> torch.Tensor:

@@ -30,12 +30,12 @@ PAPER_DEFAULTS = {
                sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200),
 }
 
-# λ0's default breaks are Table 2's 5 % and 30 % of the fit's step budget (epochs × steps per
-# epoch, at most max_steps), but never later than these steps: the same fractions at the paper's
-# sizes (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500 epochs; §4.2: 3200 samples,
-# 7 × 800), so a large data set anneals as the paper's did however many epochs it may run, and
-# a small one reaches the last λ0 within the epochs it is given (docs/design.md, "λ0 annealing").
-LATEST_LAMBDA0_BREAKS = {"gaussian": (150, 900), "nb": (280, 1680)}
+# λ0's default breaks: Table 2's 5 % and 30 % of the epochs as gradient steps at the paper's sizes
+# (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500 epochs; §4.2: 3200 samples, 7 × 800),
+# so that they mean the same whether or not a fit stops early; a fit whose step budget cannot
+# hold them with a fifth of it left at the last λ0 gets them scaled down to fit
+# (core.priors.Lambda0Schedule.within; docs/design.md, "λ0 annealing").
+LAMBDA0_BREAKS = {"gaussian": (150, 900), "nb": (280, 1680)}
 
 
 def _doc(text: str, default=None, factory=None):
@@ -57,8 +57,8 @@ class Settings:
     lambda1: float = _doc("slab scale of the spike-and-slab lasso", 0.1)
     lambda0: tuple[float, ...] = _doc("the annealed spike scales", factory=lambda: (1.0, 10.0, 15.0))
     lambda0_breaks: tuple[int, ...] | None = _doc(
-        "gradient steps at which lambda0 moves to its next value (None: 5% and 30% of the fit's steps, "
-        "at most 150 and 900 (Gaussian) or 280 and 1680 (NB))")
+        "gradient steps at which lambda0 moves to its next value (None: 150 and 900 (Gaussian) or 280 and 1680 "
+        "(NB), scaled down where the fit's steps cannot hold them with a fifth left)")
     a: float = _doc("Beta(a, b) prior of eta: a", 1.0)
     b: float | None = _doc("Beta(a, b) prior of eta: b (None: the number of features)")
     sparsity_weight: float | None = _doc("weight of the sparsity prior against the whole-data likelihood")
@@ -90,7 +90,7 @@ class Settings:
 
     def schedule(self, n_samples: int) -> Lambda0Schedule:
         """λ0's annealing for a fit of ``n_samples`` from resolved settings: the given breaks, or
-        Table 2's fractions of the step budget (``LATEST_LAMBDA0_BREAKS``)."""
+        ``LAMBDA0_BREAKS`` fitted into the fit's step budget."""
         if self.lambda0_breaks is not None:
             return Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks))
         if len(self.lambda0) == 1:
@@ -98,7 +98,7 @@ class Settings:
         steps = int(self.epochs) * steps_per_epoch(n_samples, int(self.batch_size))
         if self.max_steps is not None:
             steps = min(steps, int(self.max_steps))
-        return Lambda0Schedule.from_paper(steps, LATEST_LAMBDA0_BREAKS[self.likelihood], values=tuple(self.lambda0))
+        return Lambda0Schedule(tuple(self.lambda0), LAMBDA0_BREAKS[self.likelihood]).within(steps)
 
     def train_settings(self, n_samples: int) -> TrainSettings:
         """What the trainer needs for a fit of ``n_samples``, from resolved settings."""
