@@ -38,6 +38,21 @@ def test_fit_writes_results_and_model(tmp_path, h5ad):
     assert b.varm[C.W_SHARED].shape == (12, 3 + len(lines))
 
 
+def test_fit_with_several_starts_records_them_and_shows_stability(tmp_path, h5ad):
+    out = tmp_path / "out.h5ad"
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), "--starts", "2",
+                                    "--seed", "5", *TINY_ARGS])
+    assert res.exit_code == 0, res.output
+    uns = anndata.read_h5ad(out).uns[C.UNS]
+    assert list(uns[C.STARTS]["seed"]) == [5, 6] and uns[C.STABILITY]["stability"].shape == (3 + 3 * 2,)
+    assert f"kept the start of seed {uns[C.STARTS]['chosen']}" in res.output
+    header = next(ln for ln in res.output.splitlines() if ln.split()[:1] == ["factor"])
+    assert header.split()[-2:] == ["stability", "median_jaccard"]
+    assert (tmp_path / "out_model" / "start_2" / "model.pt").exists() and (tmp_path / "out_model" / "model.pt").exists()
+    res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), "--starts", "0"])
+    assert res.exit_code != 0 and "--starts" in res.output
+
+
 def test_fit_takes_the_settings_of_the_python_front_door(tmp_path, h5ad):
     out = tmp_path / "out.h5ad"
     res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *TINY_ARGS,

@@ -333,3 +333,82 @@ def test_categorical_group_order_is_kept_and_shared_is_reserved(counts_adata):
     b.obs["group"] = b.obs["group"].cat.rename_categories({"g1": "shared"})
     with pytest.raises(mssvae.MSSVAEInputError, match="a group is named 'shared'"):
         mssvae.fit(b, likelihood="nb", **TINY, **FAST)
+
+
+def test_several_starts_keep_the_lowest_loss_and_score_every_factor(counts_adata):
+    a = counts_adata.copy()
+    model = mssvae.fit(a, likelihood="nb", seed=3, starts=3, **TINY, **FAST)
+    uns = a.uns[C.UNS]
+    starts, stability = uns[C.STARTS], uns[C.STABILITY]
+    assert list(starts["seed"]) == [3, 4, 5] and len(starts["objective"]) == 3
+    best = int(np.argmin(starts["objective"]))
+    assert starts["chosen"] == 3 + best and uns[C.SETTINGS]["seed"] == 3 + best
+    assert starts["objective"][best] == model.history[-1]["loss"]
+    # the kept start is the fit a single start from its seed gives
+    single = counts_adata.copy()
+    mssvae.fit(single, likelihood="nb", seed=3 + best, **TINY, **FAST)
+    assert np.array_equal(a.varm[C.W_SHARED], single.varm[C.W_SHARED])
+    assert np.array_equal(a.obsm[C.Z_SPECIFIC], single.obsm[C.Z_SPECIFIC])
+    n_factors = 3 + 3 * 2
+    assert stability["stability"].shape == (n_factors,) and stability["median_jaccard"].shape == (n_factors,)
+    assert ((stability["stability"] >= 0) & (stability["stability"] <= 1)).all()
+    table = model.active_factors()
+    assert table.columns.tolist() == C.ACTIVE_FACTOR_COLUMNS + C.STABILITY_COLUMNS
+    names = sum(model.factor_names().values(), [])
+    expected = dict(zip(names, stability["stability"]))
+    assert [expected[f] for f in table["factor"]] == table["stability"].tolist()
+    assert "stability" not in mssvae.fit(counts_adata.copy(), likelihood="nb", **TINY, **FAST).active_factors()
+
+
+def test_gene_sets_filtered_by_stability(counts_adata):
+    a = counts_adata.copy()
+    mssvae.fit(a, likelihood="nb", seed=1, starts=2, **TINY, **FAST)
+    names = sum(mssvae.io.results.factor_names(a).values(), [])
+    a.uns[C.UNS][C.STABILITY]["stability"] = np.where(np.arange(len(names)) % 2 == 0, 1.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a 3-epoch W is dense
+        every = mssvae.factor_gene_sets(a)
+        stable = mssvae.factor_gene_sets(a, min_stability=0.5)
+    assert set(stable) == {n for i, n in enumerate(names) if i % 2 == 0} & set(every)
+    with pytest.raises(mssvae.MSSVAEInputError, match=r"in \[0, 1\]"):
+        mssvae.factor_gene_sets(a, min_stability=2)
+    single = counts_adata.copy()
+    mssvae.fit(single, likelihood="nb", **TINY, **FAST)
+    with pytest.raises(mssvae.MSSVAEInputError, match="fit with starts=5"):
+        mssvae.factor_gene_sets(single, min_stability=0.5)
+
+
+def test_an_interrupted_fit_of_several_starts_resumes(tmp_path, counts_adata, monkeypatch):
+    import mssvae.core.train as train
+
+    kw = dict(likelihood="nb", seed=3, starts=2, **TINY, epochs=4, batch_size=32, threads=1)
+    full = counts_adata.copy()
+    mssvae.fit(full, progress=False, **kw)
+
+    calls = {"n": 0}
+
+    def stop_in_the_second_start(epoch, total, record, **_):
+        calls["n"] += 1
+        if calls["n"] == 6:  # epoch 2 of start 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_progress", stop_in_the_second_start)
+    part = counts_adata.copy()
+    with pytest.raises(mssvae.FitInterrupted, match="start 2 of 2 .*after 2 of at most 4 epochs.*resume all") as info:
+        mssvae.fit(part, progress=True, model_dir=tmp_path, **kw)
+    assert info.value.checkpoint_dir == str(tmp_path)
+    assert (tmp_path / "start_1" / "model.pt").exists() and (tmp_path / "start_2" / train.CHECKPOINT).exists()
+    assert not (tmp_path / "start_2" / "model.pt").exists()
+    monkeypatch.setattr(train, "_progress", lambda *a, **k: None)
+    model = mssvae.fit(part, progress=True, model_dir=tmp_path, resume=True, **kw)
+    assert np.array_equal(part.varm[C.W_SHARED], full.varm[C.W_SHARED])
+    np.testing.assert_array_equal(part.uns[C.UNS][C.STARTS]["objective"], full.uns[C.UNS][C.STARTS]["objective"])
+    np.testing.assert_array_equal(part.uns[C.UNS][C.STABILITY]["stability"], full.uns[C.UNS][C.STABILITY]["stability"])
+    assert model.state.starts["seed"] == [3, 4]
+    with pytest.raises(mssvae.MSSVAEInputError, match="checkpoints of a fit with starts=3"):
+        mssvae.fit(part, progress=False, model_dir=tmp_path / "other", resume=True, **{**kw, "starts": 3})
+
+
+def test_starts_is_checked():
+    with pytest.raises(mssvae.MSSVAEInputError, match="starts"):
+        MSSVAE("nb", **TINY).fit(make_adata(), starts=0)

@@ -64,3 +64,15 @@ def test_no_fold_when_the_supports_differ_or_at_a_higher_threshold():
     np.testing.assert_array_equal(adata.varm[C.W_SPECIFIC], before.varm[C.W_SPECIFIC])
     assert adata.varm[C.W_SHARED].shape == (12, 1)
     assert fold_switched(_contract(), threshold=0.7) == []  # b_2's |w| = 0.6 is below the cut-off
+
+
+def test_fold_keeps_one_stability_entry_per_factor():
+    adata = _contract()
+    # shared_1, then a_1 a_2 b_1 b_2: the switched pair a_1 + b_2 scores as one program
+    adata.uns[C.UNS][C.STABILITY] = {"stability": np.array([1.0, 0.8, 0.2, 0.4, 0.8]),
+                                     "median_jaccard": np.array([0.9, 0.7, 0.1, 0.5, 0.7]), "min_jaccard": 0.5}
+    assert fold_switched(adata) == ["a_1 + b_2 -> shared_2"]
+    record = adata.uns[C.UNS][C.STABILITY]
+    np.testing.assert_allclose(record["stability"], [1.0, 0.8, 0.0, 0.2, 0.4, 0.0])
+    np.testing.assert_allclose(record["median_jaccard"], [0.9, 0.7, 0.0, 0.1, 0.5, 0.0])
+    assert record["min_jaccard"] == 0.5

@@ -25,12 +25,15 @@ GENE_SET_THRESHOLD = "gene_set_threshold"  # per factor, the |W| above which its
 STOPPING = "stopping"  # epochs and steps run, why the fit ended, whether W was still dense
 DISTRIBUTED = "distributed"  # the processes that trained the model: world_size (1: an ordinary fit) and backend ("none", "gloo", "nccl")
 COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)
+STABILITY = "stability"  # only with several starts: per factor (W's column order) "stability", "median_jaccard"; and "min_jaccard" (analysis.stability)
+STARTS = "starts"  # only with several starts: every start's "seed" and final loss ("objective"), and the "chosen" start's seed
 COVARIATE_EFFECTS = "covariate_effects"  # only with covariates: beta, G x C, columns as COVARIATES["columns"]
 
 # columns of the tables of fitted factors (MSSVAE.active_factors, R's activeFactors) and of the
 # rankings of a group's genes and factors (analysis.ranking, R's rankGroupGenes/rankGroupFactors)
 ACTIVE_FACTOR_COLUMNS = ["factor", "block", "n_genes", "max_abs_w", "eta", "top_genes"]
 GENE_COLUMNS = ["gene", "score", "mean_log_lr", "frac_positive", "mean_full", "mean_shared", "log2_fold_change"]
+STABILITY_COLUMNS = ["stability", "median_jaccard"]  # appended to ACTIVE_FACTOR_COLUMNS when the fit had several starts
 FACTOR_COLUMNS = ["factor", "score", "mean_log_lr", "n_genes", "max_abs_w", "eta", "top_genes_w", "top_genes_lr"]
 
 # ground truth written by mssvae.sim.simulate (read by mssvae.sim.metrics)

@@ -32,6 +32,16 @@
 #'   four steps per epoch.
 #' @param seed Random seed; the same seed on the same machine gives identical
 #'   results.
+#' @param starts The number of fits, from seeds `seed`, `seed + 1`, ...: the
+#'   one of lowest final loss is kept (MOFA2's choice), and every factor gets
+#'   its stability across them, the fraction of the other starts that hold a
+#'   factor with a similar gene set (Jaccard index of at least 0.5, within the
+#'   same block; a shared program that another start estimated once in every
+#'   group's block counts). [activeFactors()] and [summarizeMSSVAE()] show it
+#'   and `factorGeneSets(min.stability = )` filters on it. With `model.dir`,
+#'   start i checkpoints to `model.dir/start_i`, and `resume = TRUE` reloads
+#'   the finished starts and continues the interrupted one. Each start takes as
+#'   long as a fit of one.
 #' @param subset.row Features to fit (integer, logical or character index). The
 #'   others get `NA` loadings.
 #' @param hidden Widths of the two hidden layers of every network, e.g. `c(128,
@@ -112,7 +122,11 @@
 #'     `stopping` (epochs and steps run, `reason`: `"converged"`,
 #'     `"max_epochs"` or `"max_steps"`), `distributed` (`world_size` 1 and
 #'     `backend` `"none"` for a fit from R; a data-parallel fit under
-#'     `torchrun` records its processes there); with
+#'     `torchrun` records its processes there); with `starts` of 2 or more
+#'     also `stability` (`stability` and `median_jaccard`, named by factor,
+#'     and `min_jaccard`, the least Jaccard index of a match) and `starts`
+#'     (every start's `seed` and final loss, `objective`, and the `chosen`
+#'     start's seed); with
 #'     covariates also `covariates` (their coding: `names`, `kinds`, `columns`,
 #'     `levels`, `center`, `scale`) and `covariate_effects` (features x coded
 #'     columns: each gene's effect on the decoder output); and from R:
@@ -152,7 +166,7 @@ setGeneric("fitMSSVAE", function(x, ...) standardGeneric("fitMSSVAE"))
 setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     assay.type = "counts", likelihood = c("nb", "gaussian"), n.shared = NULL,
     n.specific = NULL, epochs = NULL, batch.size = NULL, seed = 0L,
-    subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
+    starts = 1L, subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
     resume = FALSE, covariates = NULL, threads = getOption("mssvae.threads"),
     verbose = .show_progress(), ...) {
     # The settings are checked by the Python core (named in R's terms, see
@@ -175,6 +189,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
         epochs = epochs,
         batch_size = batch.size,
         seed = seed,
+        starts = starts,
         hidden = hidden,
         sparsity_weight = sparsity.weight,
         model_dir = if (!is.null(model.dir)) {

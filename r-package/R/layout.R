@@ -123,6 +123,10 @@ storeMSSVAEResults <- function(x, results, rows = seq_len(nrow(x)),
     md$eta_specific <- stats::setNames(as.numeric(md$eta_specific),
         unlist(fn[groups], use.names = FALSE))
     md$n_specific <- stats::setNames(as.integer(md$n_specific), groups)
+    for (col in intersect(.STABILITY_COLUMNS, names(md$stability))) {
+        md$stability[[col]] <- stats::setNames(as.numeric(md$stability[[col]]),
+            unlist(fn, use.names = FALSE))
+    }
     md$p_star <- .full_rows(x, rows, md$p_star, unlist(fn, use.names = FALSE))
     if (!is.null(md$covariate_effects)) {
         md$covariate_effects <- .full_rows(x, rows, md$covariate_effects,

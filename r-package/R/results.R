@@ -92,6 +92,10 @@
 #'   none).
 #' @param id.column A `rowData(x)` column holding the identifiers to return
 #'   (e.g. Entrez IDs); `NULL` for `rownames(x)`.
+#' @param min.stability Leave out factors held by fewer than this fraction of
+#'   the other starts of a fit with `starts` of 2 or more
+#'   (`metadata(x)$MSSVAE$stability$stability`, see [fitMSSVAE()]); `NULL`:
+#'   keep them all.
 #' @return A named list of character vectors; names are factor names
 #'   (`shared_3`, `<group>_2`), in block order.
 #' @examples
@@ -104,9 +108,22 @@
 #' }
 #' @export
 factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
-    id.column = NULL) {
+    id.column = NULL, min.stability = NULL) {
     all <- .loading_blocks(x)
     threshold <- .fit_threshold(x, threshold)
+    stability <- .stability(x)
+    if (!is.null(min.stability)) {
+        if (is.null(stability)) {
+            stop("min.stability needs the stability of each factor, which a ",
+                "fit of several starts records: fit with starts = 5, or ",
+                "leave out min.stability", call. = FALSE)
+        }
+        if (!is.numeric(min.stability) || length(min.stability) != 1L ||
+            is.na(min.stability) || min.stability < 0 || min.stability > 1) {
+            stop("min.stability is a fraction of the starts: a single number ",
+                "in [0, 1]", call. = FALSE)
+        }
+    }
     blocks <- .select_blocks(all, which)
     ids <- .gene_ids(x, id.column)
     out <- list()
@@ -114,7 +131,8 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
         for (k in colnames(W)) {
             w <- abs(W[, k])
             keep <- which(!is.na(w) & w > threshold[[k]])
-            if (length(keep) >= min.size && length(keep) > 0L) {
+            stable <- is.null(min.stability) || stability[[k]] >= min.stability
+            if (length(keep) >= min.size && length(keep) > 0L && stable) {
                 out[[k]] <- ids[keep[order(-w[keep])]]
             }
         }
@@ -122,6 +140,17 @@ factorGeneSets <- function(x, threshold = NULL, which = "all", min.size = 1L,
     fitted <- rowSums(!is.na(do.call(cbind, all))) > 0L
     .warn_dense_sets(out, sum(fitted), threshold)
     out
+}
+
+# One of the stability columns of the fit's factors (see .STABILITY_COLUMNS),
+# named by factor, or NULL for a fit of one start.
+.stability <- function(x, column = "stability") {
+    s <- S4Vectors::metadata(x)$MSSVAE$stability
+    if (is.null(s)) {
+        return(NULL)
+    }
+    factors <- unlist(lapply(.loading_blocks(x), colnames), use.names = FALSE)
+    stats::setNames(as.numeric(s[[column]]), factors)
 }
 
 # The |W| of each factor's gene set, named by factor: `threshold` for all if
@@ -231,7 +260,10 @@ loadingsTable <- function(x, which = "all", active.only = FALSE,
 #' @return A data.frame with one row per active factor: `factor`, `block`,
 #'   `n_genes` (features above the threshold), `max_abs_w`, `eta` (the estimated
 #'   share of features in the factor's slab) and `top_genes` (by \eqn{|W|},
-#'   comma-separated).
+#'   comma-separated); after a fit with `starts` of 2 or more also `stability`
+#'   (the fraction of the other starts that hold the factor) and
+#'   `median_jaccard` (the median Jaccard index of its gene set with its match
+#'   in each other start, 0 where none matched).
 #' @examples
 #' if (mssvaeAvailable()) {
 #'     sce <- mssvaeExampleData()[seq_len(200), ]
@@ -269,5 +301,10 @@ activeFactors <- function(x, threshold = NULL, which = "all", n.top = 10L) {
     }
     out <- out[, .ACTIVE_FACTOR_COLUMNS, drop = FALSE]
     rownames(out) <- NULL
+    if (!is.null(md$stability)) {
+        for (col in .STABILITY_COLUMNS) {
+            out[[col]] <- unname(.stability(x, col)[out$factor])
+        }
+    }
     out
 }

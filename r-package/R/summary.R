@@ -15,7 +15,10 @@
 #'   `group_key`, `n_features` (fitted), `n_samples`, `blocks` (a data.frame:
 #'   `block`, `samples`, `factors`, `active`, `largest_set`), `epochs`,
 #'   `final_loss`, `seconds`, `covariates`, `folded`, `warnings`, `versions` and
-#'   `threshold`.
+#'   `threshold`; after a fit with `starts` of 2 or more, `blocks` also counts
+#'   the `stable` active factors (held by at least half of the other starts)
+#'   and `starts` is a data.frame of every start's `seed`, final loss
+#'   (`objective`) and whether it was `chosen` (`NULL` for one start).
 #' @examples
 #' if (mssvaeAvailable()) {
 #'     sce <- mssvaeExampleData()[seq_len(200), ]
@@ -39,6 +42,12 @@ summarizeMSSVAE <- function(x, threshold = NULL) {
         largest_set = vapply(counts, function(n) {
             if (length(n)) as.integer(max(n)) else 0L
         }, integer(1)), row.names = NULL, stringsAsFactors = FALSE)
+    stability <- .stability(x)
+    if (!is.null(stability)) {
+        tab$stable <- vapply(counts, function(n) {
+            sum(n > 0L & stability[names(n)] >= 0.5)
+        }, integer(1))
+    }
     fitted <- rowSums(!is.na(do.call(cbind, blocks))) > 0L
     structure(list(
         likelihood = md$settings$likelihood,
@@ -54,8 +63,18 @@ summarizeMSSVAE <- function(x, threshold = NULL) {
         folded = as.character(unlist(md$folded)),
         warnings = as.character(unlist(md$warnings)),
         versions = md$versions,
-        threshold = threshold
+        threshold = threshold,
+        starts = .starts_table(md$starts)
     ), class = "MSSVAEsummary")
+}
+
+.starts_table <- function(starts) {
+    if (is.null(starts)) {
+        return(NULL)
+    }
+    seed <- as.integer(starts$seed)
+    data.frame(seed = seed, objective = as.numeric(starts$objective),
+        chosen = seed == as.integer(starts$chosen))
 }
 
 #' @rdname summarizeMSSVAE
@@ -76,8 +95,15 @@ print.MSSVAEsummary <- function(x, ...) {
             "smaller sparsity.weight, more epochs, fewer genes, or for the ",
             "Gaussian model lipschitz.decoder = TRUE\n")))
     }
-    names(tab) <- c("block", "samples", "factors", "active", "largest set")
+    names(tab) <- sub("largest_set", "largest set", names(tab), fixed = TRUE)
     print(tab, row.names = FALSE)
+    if (!is.null(x$starts)) {
+        s <- x$starts
+        cat(.sprintf(c("starts: %d (seeds %s); kept seed %d, the lowest final ",
+            "loss; stable: active factors held by at least half of the ",
+            "other starts\n"), nrow(s), paste(s$seed, collapse = ", "),
+            s$seed[s$chosen][1]))
+    }
     if (length(x$covariates)) {
         cat("covariates:", paste(x$covariates, collapse = ", "), "\n")
     }

@@ -104,6 +104,23 @@ def fold_switched(adata, threshold: float = DEFAULT_THRESHOLD, min_jaccard: floa
     if p_star is not None:
         uns["p_star"] = np.hstack([p_star[:, :k_s], np.column_stack(new_p), p_star[:, k_s:]])
     uns[FOLDED] = [*list(np.atleast_1d(uns.get(FOLDED, []))), *lines]
+    if C.STABILITY in uns:  # one per column of the edited W, as for the thresholds below
+        uns[C.STABILITY] = _folded_stability(uns[C.STABILITY], k_s, sets, pos)
     if C.GENE_SET_THRESHOLD in uns:  # one per column of the edited W
         uns[C.GENE_SET_THRESHOLD] = gene_set_threshold(loadings(adata))
     return lines
+
+
+def _folded_stability(record: dict, k_s: int, sets: list[list[str]], pos) -> dict:
+    """The per-factor stability entries for W after folding ``sets``: a new shared column takes
+    its members' score (:func:`mssvae.analysis.stability.factor_stability` scores every member of
+    a switched set as the shared column it stands for, so they agree) and the zeroed members
+    score 0, as every empty column does."""
+    out = dict(record)
+    for key in ("stability", "median_jaccard"):
+        old = np.array(record[key], dtype=float)
+        cols = [[k_s + pos[name][1] for name in members] for members in sets]
+        new = [old[c].min() for c in cols]
+        old[sum(cols, [])] = 0.0
+        out[key] = np.concatenate([old[:k_s], new, old[k_s:]])
+    return out

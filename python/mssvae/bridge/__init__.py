@@ -116,12 +116,13 @@ def version() -> dict:
 def contract() -> dict:
     """The names both languages use: the AnnData keys of the results contract
     (:mod:`mssvae.contract`), the keys of the dict :func:`fit_arrays` returns, and the columns
-    of the tables of active factors and of rankings."""
+    of the tables of active factors (and of their stability, after several starts) and of rankings."""
     keys = {k: getattr(C, k) for k in dir(C) if k.isupper() and isinstance(getattr(C, k), str)}
     return {"anndata": keys,
             "results": [GROUPS, GROUP_KEY, FACTOR_NAMES, W_SHARED, W_SPECIFIC, Z_SHARED, Z_SPECIFIC, SAMPLE_GROUPS,
                         METADATA, WARNINGS, MODEL_DIR],
-            "active_factor_columns": list(C.ACTIVE_FACTOR_COLUMNS), "gene_columns": list(C.GENE_COLUMNS),
+            "active_factor_columns": list(C.ACTIVE_FACTOR_COLUMNS), "stability_columns": list(C.STABILITY_COLUMNS),
+            "gene_columns": list(C.GENE_COLUMNS),
             "factor_columns": list(C.FACTOR_COLUMNS)}
 
 
@@ -158,6 +159,7 @@ def fit_arrays(
     covariates=None,
     covariate_levels=None,
     fold_switched: bool = False,
+    starts=1,
     **settings,
 ) -> dict:
     """Fit an MSSVAE to a matrix and return the results contract as plain arrays.
@@ -206,6 +208,9 @@ def fit_arrays(
     fold_switched
         Apply :func:`mssvae.fold_switched` to the results (a program estimated once in every
         group's block moves into the shared block; App. C.3). The saved model is not changed.
+    starts
+        The number of fits, from seeds ``seed``, ``seed + 1``, ...: the one of lowest final loss
+        is kept and each factor's stability across them recorded (:meth:`mssvae.MSSVAE.fit`).
     **settings
         Further :class:`mssvae.MSSVAE` settings (``lr``, ``lr_w``, ``lambda1``, ``lambda0``,
         ``lambda0_breaks``, ``a``, ``b``, ``balance_groups``, ``precision``, ``early_stopping``,
@@ -221,7 +226,7 @@ def fit_arrays(
                           **settings)
     job = FitJob(likelihood, {k: v for k, v in model_settings.items() if v is not None}, epochs=epochs,
                  batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir, resume=resume,
-                 fold_switched=fold_switched)  # every setting checked before the data are touched
+                 fold_switched=fold_switched, starts=starts)  # every setting checked before the data are touched
 
     def export(adata) -> dict:
         adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._version import __version__
 from .. import contract as C
+from ..errors import MSSVAEInputError
 
 
 def _h5ad_safe(value):
@@ -122,6 +123,13 @@ def write_results(model, adata, prepared, layer: str | None = None) -> None:
     for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping), (C.DISTRIBUTED, state.distributed)):
         if value:
             adata.uns[C.UNS][key] = _h5ad_safe(value)
+    if state.stability:
+        adata.uns[C.UNS][C.STABILITY] = {k: np.asarray(v, dtype=np.float64) if np.ndim(v) else float(v)
+                                         for k, v in state.stability.items()}
+    if state.starts:
+        adata.uns[C.UNS][C.STARTS] = {"seed": np.asarray(state.starts["seed"], dtype=np.int64),
+                                      "objective": np.asarray(state.starts["objective"], dtype=np.float64),
+                                      "chosen": int(state.starts["chosen"])}
     if model.covariate_encoding is not None:
         adata.uns[C.UNS][C.COVARIATES] = model.covariate_encoding.to_dict()
         adata.uns[C.UNS][C.COVARIATE_EFFECTS] = state.full_rows(module.covariate_effect.detach().cpu().double().numpy())
@@ -163,8 +171,17 @@ def fit_threshold(adata, threshold: float | None = None) -> pd.Series:
     return pd.Series(value, index=columns, dtype=np.float64)
 
 
+def factor_stability_of(adata) -> pd.Series | None:
+    """Each factor's stability across the starts of a fit with several (a Series over the columns
+    of :func:`loadings`), or None for a fit of one start."""
+    record = _uns(adata).get(C.STABILITY)
+    if record is None:
+        return None
+    return pd.Series(np.asarray(record["stability"], dtype=np.float64).ravel(), index=sum(factor_names(adata).values(), []))
+
+
 def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
-                     min_size: int = 1) -> dict[str, list[str]]:
+                     min_size: int = 1, min_stability: float | None = None) -> dict[str, list[str]]:
     """Features with |W| > ``threshold`` per factor (the gene sets C_k of paper §5).
 
     Parameters
@@ -180,6 +197,9 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
         ``"all"``, ``"shared"`` or a group label.
     min_size
         Leave out factors with fewer features (inactive factors have none).
+    min_stability
+        Leave out factors matched in fewer than this fraction of the other starts
+        (``.uns["mssvae"]["stability"]``; a fit with ``starts`` of 2 or more).
 
     Warns (``UserWarning``) when a set holds more than half of the fitted features: W is not
     sparse yet (the fit was too short), and such a set says little. R's ``factorGeneSets()``
@@ -192,6 +212,14 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
     """
     names = factor_names(adata)
     threshold = fit_threshold(adata, threshold)
+    stability = factor_stability_of(adata)
+    if min_stability is not None and stability is None:
+        raise MSSVAEInputError("min_stability needs the stability of each factor, which a fit of several starts "
+                               "records", hint="fit with starts=5 (CLI: --starts 5), or leave out min_stability",
+                               args_named=("min_stability",))
+    if min_stability is not None and not 0 <= min_stability <= 1:
+        raise MSSVAEInputError(f"min_stability is a fraction of the starts, in [0, 1]; got {min_stability}",
+                               args_named=("min_stability",))
     if which != "all" and which not in names:
         raise KeyError(f"which={which!r} is not 'all', 'shared' or a group; groups: {list(names)[1:]}")
     W = loadings(adata)
@@ -201,7 +229,7 @@ def factor_gene_sets(adata, threshold: float | None = None, which: str = "all",
         for col in cols:
             w = W[col].abs()
             genes = w[w > threshold[col]].sort_values(ascending=False).index.astype(str).tolist()
-            if len(genes) >= min_size:
+            if len(genes) >= min_size and (min_stability is None or stability[col] >= min_stability):
                 out[col] = genes
     n_fitted = int(W.notna().any(axis=1).sum())
     dense = [k for k, g in out.items() if len(g) > n_fitted / 2]

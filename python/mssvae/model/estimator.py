@@ -13,20 +13,21 @@ import pandas as pd
 import torch
 
 from .._version import __version__
-from ..contract import ACTIVE_FACTOR_COLUMNS
+from ..contract import ACTIVE_FACTOR_COLUMNS, STABILITY_COLUMNS
 from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
 from ..core.hardware import default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
 from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn_short_schedule
-from ..errors import MSSVAEInputError
+from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.covariates import CovariateEncoding
 from ..io.inputs import is_anndata
 from .prepared import PreparedInput, coded_covariates, prepare_input
 from .settings import Settings, checked_fit_options, checked_settings
 from .start import module_kwargs, specific_sizes, start_statistics
-from .state import FittedState, resume_from
+from .state import FittedState, check_same_data, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
+from ..analysis.stability import factor_stability, stability_record
 from ..io.results import gene_set_threshold, warn_inactive, write_results
 
 MODEL_FILE = "model.pt"
@@ -117,6 +118,7 @@ class MSSVAE:
         covariate_keys=None,
         covariates=None,
         threads: int | None = None,
+        starts: int = 1,
     ) -> "MSSVAE":
         """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
 
@@ -140,14 +142,27 @@ class MSSVAE:
         leave idle, :func:`mssvae.core.hardware.default_threads`, shared by the processes of a
         machine). ``batch_size`` defaults to :func:`mssvae.core.train.default_batch_size` of N.
 
+        ``starts``: the number of fits, from seeds ``seed``, ``seed + 1``, ..., one after another
+        on the same prepared input. The model (and the results) become those of the start with
+        the lowest final loss (the last epoch's, as MOFA2's ``select_model`` keeps the best
+        ELBO), and record every start's seed and final loss (``.uns["mssvae"]["starts"]``) and
+        the stability of each factor across the starts (``.uns["mssvae"]["stability"]``,
+        :func:`mssvae.analysis.stability.factor_stability`; shown by :meth:`active_factors`).
+        With ``model_dir``, start i checkpoints to ``model_dir/start_i``; ``resume=True``
+        reloads the finished starts and continues the interrupted one.
+
         Under ``torchrun`` with several processes the fit is data-parallel (:mod:`mssvae.core.distributed`):
         ``batch_size`` is the global minibatch; only rank 0 writes checkpoints and results into its ``data``.
         """
         s = self.settings
-        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume)
+        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume, starts)
         epochs, batch_size, seed, device, threads = (options[k] for k in ("epochs", "batch_size", "seed", "device", "threads"))
         model_dir, resume = options["model_dir"], options["resume"]
         ranks = launch(device)
+        if options["starts"] > 1 and ranks.active:
+            raise MSSVAEInputError(f"starts={options['starts']}: several starts run one after another in one process, "
+                                   "not under a data-parallel torchrun launch", hint="launch it without torchrun",
+                                   args_named=("starts",))
         inp = prepare_input(data, s.likelihood, group_key, layer, groups, covariate_keys=covariate_keys,
                             covariates=covariates, min_group_size=2)
         n = inp.n_samples
@@ -184,11 +199,32 @@ class MSSVAE:
                  f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
         if ranks.is_main:
             warn_short_schedule(s.train_settings(n), n)
+        with torch_threads(n_threads):  # the data-dependent starts are the same for every seed
+            kwargs = module_kwargs(inp.features, s, n_spec, inp.covariates, precision=precision, start=inp.start)
+        run = dict(inp=inp, kwargs=kwargs, ranks=ranks, dev=dev, n_threads=n_threads, progress=progress)
+        if options["starts"] == 1:
+            self._train(state, seed, model_dir, resume, **run)
+        else:
+            self._train_starts(state, options["starts"], seed, model_dir, resume, **run)
+        if ranks.is_main:
+            warn_inactive(self.W, s.likelihood)
+        if is_anndata(data) and ranks.is_main:
+            with torch_threads(n_threads):  # the latents too are computed on the fit's threads
+                write_results(self, data, inp, layer=layer)
+        return self
+
+    def _train(self, state: FittedState, seed: int, model_dir, resume: bool, inp: PreparedInput, kwargs: dict, ranks,
+               dev, n_threads, progress) -> None:
+        """One training run from ``seed`` on the prepared ``inp``: a network built from the
+        constructor arguments ``kwargs`` (copied: training changes tensors in place), trained
+        with checkpoints in ``model_dir`` (resumed from there with ``resume``)."""
+        s, n = self.fitted_settings, inp.n_samples
+        self.state = state
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch_threads(n_threads):
             torch.manual_seed(seed)
-            kwargs = module_kwargs(inp.features, s, n_spec, inp.covariates, precision=precision, start=inp.start)
             state.module_kwargs = {k: v for k, v in kwargs.items() if not torch.is_tensor(v)}
-            self.module = MSSVAEModule(**kwargs).to(dev)
+            self.module = MSSVAEModule(**{k: v.clone() if torch.is_tensor(v) else v
+                                          for k, v in kwargs.items()}).to(dev)
             trainer = Trainer(self.module, s.train_settings(n), seed, ranks)
             ckpt_dir = Path(model_dir) if model_dir is not None else None
             if resume:
@@ -200,13 +236,55 @@ class MSSVAE:
             finally:
                 self.history = trainer.history
                 state.stopping = trainer.summary()
-            if progress is True:
-                _say(f"mssvae: {state.stopping['message']}")
-            if ranks.is_main:
-                warn_inactive(self.W, s.likelihood)
-            if is_anndata(data) and ranks.is_main:  # the latents too are computed on the fit's threads
-                write_results(self, data, inp, layer=layer)
-        return self
+        if progress is True:
+            _say(f"mssvae: {state.stopping['message']}")
+
+    def _train_starts(self, state: FittedState, starts: int, seed: int, model_dir, resume: bool, **run) -> None:
+        """``starts`` training runs from seeds ``seed``, ``seed + 1``, ..., one after another;
+        this model becomes the start of the lowest final loss (MOFA2's choice), with every start's
+        seed and loss and the stability of its factors across the starts
+        (:func:`mssvae.analysis.stability.factor_stability`) in its state. With ``model_dir``,
+        start i's checkpoints go to ``model_dir/start_i`` and its finished model is saved there,
+        so that ``resume`` loads the finished starts and continues the interrupted one."""
+        top = None if model_dir is None else Path(model_dir)
+        dirs = [None if top is None else top / f"start_{i + 1}" for i in range(starts)]
+        if resume and not any((d / MODEL_FILE).exists() or (d / CHECKPOINT).exists() for d in dirs):
+            raise MSSVAEInputError(f"resume=True needs the checkpoints of a fit with starts={starts}: none found in "
+                                   f"{top}/start_1..{starts}", hint="fit once with model_dir= first",
+                                   args_named=("resume", "starts"))
+        seeds, objectives, blocks, best = [seed + i for i in range(starts)], [], [], None
+        for i, (start_seed, d) in enumerate(zip(seeds, dirs)):
+            if run["progress"] is True:
+                _say(f"mssvae: start {i + 1} of {starts} (seed {start_seed})")
+            if resume and (d / MODEL_FILE).exists():
+                done = MSSVAE.load(d, device=str(run["dev"]))
+                check_same_data(done.state, state, d)
+            else:
+                done = MSSVAE(**asdict(self.settings))
+                done.fitted_settings = self.fitted_settings
+                try:
+                    done._train(replace(state, seed=start_seed, runtime=dict(state.runtime)), start_seed, d,
+                                resume and (d / CHECKPOINT).exists(), **run)
+                except FitInterrupted as e:
+                    self.module, self.state, self.history = done.module, done.state, done.history
+                    again = "" if top is None else (f"; starts 1..{i} are saved in {top} — resume all with the same "
+                                                    "model_dir and resume=True (CLI: --resume)")
+                    raise FitInterrupted(f"start {i + 1} of {starts} (seed {start_seed}): {e}{again}", e.epochs_done,
+                                         e.max_epochs, None if top is None else str(top)) from None
+                if d is not None:
+                    done.save(d)
+            objectives.append(float(done.history[-1]["loss"]) if done.history else float("inf"))
+            blocks.append({"shared": done.W_shared.to_numpy(), **{g: w.to_numpy() for g, w in done.W_specific.items()}})
+            if best is None or objectives[-1] < objectives[best]:
+                best, chosen = i, done
+        table = factor_stability(blocks, reference=best)
+        self.module, self.history, self.fitted_settings = chosen.module, chosen.history, chosen.fitted_settings
+        self.state = chosen.state
+        self.state.stability = {k: np.asarray(v).tolist() if np.ndim(v) else v for k, v in stability_record(table).items()}
+        self.state.starts = {"seed": seeds, "objective": objectives, "chosen": seeds[best]}
+        if run["progress"] is True:
+            _say(f"mssvae: kept start {best + 1} (seed {seeds[best]}), the lowest final loss of {starts} starts; "
+                 f"{int((table['stability'] >= 0.5).sum())} factors matched in at least half of the other starts")
 
     # ----- results ----------------------------------------------------------------------------
     def fitted_module(self) -> MSSVAEModule:
@@ -266,8 +344,19 @@ class MSSVAE:
     def active_factors(self, threshold: float | None = None) -> pd.DataFrame:
         """One row per factor with some |W| above ``threshold`` (None: each factor's threshold,
         :func:`mssvae.io.results.gene_set_threshold`): block, number of features (``n_genes``),
-        max |W|, η and the top features (``top_genes``)."""
-        limit = dict(zip(sum(self.factor_names().values(), []), gene_set_threshold(self.W, threshold)))
+        max |W|, η and the top features (``top_genes``); after a fit of several starts also
+        ``stability`` (the fraction of the other starts that hold the factor) and
+        ``median_jaccard`` (:func:`mssvae.analysis.stability.factor_stability`)."""
+        names = sum(self.factor_names().values(), [])
+        limit = dict(zip(names, gene_set_threshold(self.W, threshold)))
+        table = self._active_rows(limit)
+        stability = self._fitted().stability
+        if stability:
+            for col in STABILITY_COLUMNS:
+                table[col] = table["factor"].map(dict(zip(names, stability[col]))).astype(float)
+        return table
+
+    def _active_rows(self, limit: dict) -> pd.DataFrame:
         rows, eta = [], self.eta
         for block, W in {"shared": self.W_shared, **self.W_specific}.items():
             for col in W.columns:

@@ -42,6 +42,12 @@ class FittedState:
     distributed
         The processes that trained it: ``world_size`` and ``backend`` (1 and ``"none"`` for an
         ordinary fit; :mod:`mssvae.core.distributed`).
+    stability
+        With several starts: each factor's ``stability`` and ``median_jaccard`` across them and
+        the ``min_jaccard`` of a match (:func:`mssvae.analysis.stability.stability_record`), or ``None``.
+    starts
+        With several starts: every start's ``seed`` and final loss (``objective``) and the seed of
+        the start kept (``chosen``), or ``None``.
     """
 
     groups: list[str]
@@ -55,6 +61,8 @@ class FittedState:
     covariates: dict | None = None
     stopping: dict | None = None
     distributed: dict = field(default_factory=lambda: {"world_size": 1, "backend": "none"})
+    stability: dict | None = None
+    starts: dict | None = None
 
     def __post_init__(self):
         self.kept = np.asarray(self.kept, dtype=bool)
@@ -89,9 +97,14 @@ def resume_from(trainer: Trainer, ckpt_dir: Path | None, dev: torch.device, stat
     if ckpt_dir is None or not (ckpt_dir / CHECKPOINT).exists():
         raise MSSVAEInputError(f"resume=True needs a checkpoint: none found in {ckpt_dir}; fit once with model_dir= first")
     saved_all = torch.load(ckpt_dir / CHECKPOINT, map_location=dev, weights_only=False)
-    saved = FittedState.from_dict(saved_all["meta"])
-    if saved.var_names != state.var_names or saved.groups != state.groups:
-        raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made on other data (features or groups differ)")
-    if saved.covariates != state.covariates:
-        raise MSSVAEInputError(f"the checkpoint in {ckpt_dir} was made with other covariates (or their levels differ)")
+    check_same_data(FittedState.from_dict(saved_all["meta"]), state, ckpt_dir)
     trainer.load_state(saved_all)
+
+
+def check_same_data(saved: FittedState, state: FittedState, where) -> None:
+    """An error unless the model or checkpoint ``saved`` in ``where`` was made on the data of
+    ``state`` (the same features, groups and covariates)."""
+    if saved.var_names != state.var_names or saved.groups != state.groups:
+        raise MSSVAEInputError(f"the checkpoint in {where} was made on other data (features or groups differ)")
+    if saved.covariates != state.covariates:
+        raise MSSVAEInputError(f"the checkpoint in {where} was made with other covariates (or their levels differ)")

@@ -10,6 +10,8 @@ test_that("the tables' columns are the core's", {
         as.character(unlist(py$factor_columns)))
     expect_identical(mssvae:::.ACTIVE_FACTOR_COLUMNS,
         as.character(unlist(py$active_factor_columns)))
+    expect_identical(mssvae:::.STABILITY_COLUMNS,
+        as.character(unlist(py$stability_columns)))
 })
 
 test_that("every setting of the core is an argument of fitMSSVAE, and back", {
