@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
 
 import baselines  # noqa: E402
-from provenance import header, record as provenance_record  # noqa: E402
+from provenance import append_run, header, read_runs, record as provenance_record  # noqa: E402
 from mssvae.contract import TRUE_W_SHARED, TRUE_W_SPECIFIC, W_SHARED, W_SPECIFIC  # noqa: E402
 from mssvae.contract import DEFAULT_THRESHOLD
 from mssvae.sim.metrics import evaluate, group_blocks, jaccard_matrix, supports  # noqa: E402
@@ -343,12 +343,6 @@ def write_csv(runs: list[dict], path: Path) -> None:
                               " ".join(f"{k}={v}" for k, v in d["n_est"].items())])
 
 
-def read_runs(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 # ----- command line --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -462,9 +456,8 @@ def main(argv=None) -> int:
                 records = [record]
                 if method in MSSVAE_VARIANTS:
                     records.append(folded(adata, record, out, thresholds, args.max_density, not args.no_dci))
-                with runs_path.open("a") as fh:
-                    fh.writelines(json.dumps(r, default=str) + "\n" for r in records)
                 for r in records:
+                    append_run(runs_path, r)
                     _report(r, thresholds[0])
     runs = read_runs(runs_path)
     text = [f"code {version}; this invocation {time.perf_counter() - t_start:.0f} s; command: "

@@ -160,6 +160,20 @@ def header(rec: dict | None = None) -> list[str]:
     ]
 
 
+def read_runs(path: Path) -> list[dict]:
+    """The records of a ``runs.jsonl`` file, one dict per line; none where it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_run(path: Path, row: dict) -> None:
+    """Append one record to a ``runs.jsonl`` file, so that an interrupted benchmark keeps its runs."""
+    with Path(path).open("a") as fh:
+        fh.write(json.dumps(row, default=str) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the record as one JSON line")

@@ -20,7 +20,6 @@ For each design × dataset, ``--starts`` single fits from seeds 100·d, 100·d +
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -31,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from provenance import header, record as provenance_record  # noqa: E402
+from provenance import append_run, header, read_runs, record as provenance_record  # noqa: E402
 
 # fidelity.py's sizes and settings for each design, in fp32 (bf16 is emulated on AVX2 CPUs)
 DESIGNS = {
@@ -151,7 +150,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = out / "runs.jsonl"
-    rows = [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
+    rows = read_runs(runs)
     failed = 0
     if not args.table_only:
         print("\n".join(header()), flush=True)
@@ -167,8 +166,7 @@ def main(argv=None) -> int:
                     failed += 1
                     continue
                 rows.append(row)
-                with runs.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                append_run(runs, row)
     text = table(rows)
     (out / "table.md").write_text(text + "\n")
     print(text)

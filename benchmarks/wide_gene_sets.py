@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from fidelity import NB_MODEL  # noqa: E402
-from provenance import header, record as provenance_record  # noqa: E402
+from provenance import append_run, header, read_runs, record as provenance_record  # noqa: E402
 
 RULES = ("0.5", "0.03", "fit")
 DESIGNS = {
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = out / "runs.jsonl"
-    rows = [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
+    rows = read_runs(runs)
     prov = provenance_record()
     if not args.table_only:
         print("\n".join(header(prov)), flush=True)
@@ -174,8 +174,7 @@ def main(argv=None) -> int:
                         continue
                     row = {**run_one(design, decoder if decoder != "nb default" else "free", seed), "provenance": prov}
                     rows.append(row)
-                    with runs.open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
+                    append_run(runs, row)
                     print(json.dumps(row), flush=True)
     text = table(rows)
     (out / "table.md").write_text(text + "\n")
