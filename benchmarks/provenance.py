@@ -160,6 +160,13 @@ def header(rec: dict | None = None) -> list[str]:
     ]
 
 
+def runs_in(folder) -> tuple[Path, list[dict]]:
+    """The ``runs.jsonl`` file of an output folder (made if missing) and the records already in it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "runs.jsonl", read_runs(folder / "runs.jsonl")
+
+
 def read_runs(path: Path) -> list[dict]:
     """The records of a ``runs.jsonl`` file, one dict per line; none where it does not exist."""
     path = Path(path)

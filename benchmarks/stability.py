@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from provenance import append_run, header, read_runs, record as provenance_record  # noqa: E402
+from provenance import append_run, header, record as provenance_record, runs_in  # noqa: E402
 
 # fidelity.py's sizes and settings for each design, in fp32 (bf16 is emulated on AVX2 CPUs)
 DESIGNS = {
@@ -147,10 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="out/stability")
     p.add_argument("--table-only", action="store_true")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = out / "runs.jsonl"
-    rows = read_runs(runs)
+    runs, rows = runs_in(args.out)
+    out = runs.parent
     failed = 0
     if not args.table_only:
         print("\n".join(header()), flush=True)

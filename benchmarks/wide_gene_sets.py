@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from fidelity import NB_MODEL  # noqa: E402
-from provenance import append_run, header, read_runs, record as provenance_record  # noqa: E402
+from provenance import append_run, header, record as provenance_record, runs_in  # noqa: E402
 
 RULES = ("0.5", "0.03", "fit")
 DESIGNS = {
@@ -159,10 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="out/wide_gene_sets")
     p.add_argument("--table-only", action="store_true")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = out / "runs.jsonl"
-    rows = read_runs(runs)
+    runs, rows = runs_in(args.out)
+    out = runs.parent
     prov = provenance_record()
     if not args.table_only:
         print("\n".join(header(prov)), flush=True)
