@@ -96,11 +96,16 @@ def default_batch_size(n: int) -> int:
     return int(min(512, max(32, -(-n // 4))))
 
 
+def step_budget(n: int, batch_size: int, epochs: int, max_steps: int | None) -> int:
+    """The most gradient steps a fit of ``n`` samples may take: ``epochs`` of ``batch_size``,
+    at most ``max_steps``."""
+    steps = epochs * steps_per_epoch(n, batch_size)
+    return steps if max_steps is None else min(steps, max_steps)
+
+
 def warn_short_schedule(s: TrainSettings, n: int) -> None:
     """Warn when the λ0 annealing cannot finish within the most steps the fit may take."""
-    steps = s.epochs * steps_per_epoch(n, s.batch_size)
-    if s.max_steps is not None:
-        steps = min(steps, s.max_steps)
+    steps = step_budget(n, s.batch_size, s.epochs, s.max_steps)
     last = s.schedule.final_step
     if steps <= last:
         warnings.warn(f"λ0 reaches its last value at gradient step {last}, but this fit takes at most {steps} steps "

@@ -14,7 +14,7 @@ from ..core.hardware import PRECISION_CHOICES
 from ..core.module import ENCODER_INPUTS
 from ..core.priors import Lambda0Schedule
 from ..core.stopping import StoppingRule
-from ..core.train import TrainSettings, steps_per_epoch
+from ..core.train import TrainSettings, step_budget
 from ..errors import MSSVAEInputError
 
 # Table 2 of the paper, per likelihood, plus what the paper leaves implicit, chosen with the
@@ -78,9 +78,7 @@ class Settings:
         """Checked (:func:`checked_settings`), with the paper's defaults where ``None``."""
         s = replace(self, **checked_settings({f.name: getattr(self, f.name) for f in fields(self)}))
         d = PAPER_DEFAULTS[s.likelihood]
-        s = replace(s, **{k: (d[k] if getattr(s, k) is None else getattr(s, k)) for k in d})
-        check_schedule(s.lambda0, s.lambda0_breaks)
-        return s
+        return replace(s, **{k: (d[k] if getattr(s, k) is None else getattr(s, k)) for k in d})
 
     def stopping_rule(self) -> StoppingRule | None:
         if not self.early_stopping:
@@ -95,9 +93,8 @@ class Settings:
             return Lambda0Schedule(tuple(self.lambda0), tuple(int(b) for b in self.lambda0_breaks))
         if len(self.lambda0) == 1:
             return Lambda0Schedule.constant(self.lambda0[0])
-        steps = int(self.epochs) * steps_per_epoch(n_samples, int(self.batch_size))
-        if self.max_steps is not None:
-            steps = min(steps, int(self.max_steps))
+        steps = step_budget(n_samples, int(self.batch_size), int(self.epochs),
+                            None if self.max_steps is None else int(self.max_steps))
         return Lambda0Schedule(tuple(self.lambda0), LAMBDA0_BREAKS[self.likelihood]).within(steps)
 
     def train_settings(self, n_samples: int) -> TrainSettings:
@@ -241,7 +238,7 @@ def checked_settings(values: dict) -> dict:
 
 def check_schedule(lambda0, breaks) -> None:
     """One break (a gradient step) for each change of ``lambda0``, when both are known; unset
-    breaks (the paper's fractions of the fit's steps) need one or three values of ``lambda0``."""
+    breaks (``LAMBDA0_BREAKS``, two) need one or three values of ``lambda0``."""
     if lambda0 is not None and breaks is not None and len(breaks) != len(lambda0) - 1:
         raise MSSVAEInputError(f"lambda0_breaks must give {len(lambda0) - 1} steps, one for each change of lambda0 "
                                f"{list(lambda0)}; got {list(breaks)}", args_named=("lambda0_breaks", "lambda0"))
