@@ -335,9 +335,13 @@ def test_categorical_group_order_is_kept_and_shared_is_reserved(counts_adata):
         mssvae.fit(b, likelihood="nb", **TINY, **FAST)
 
 
-def test_several_starts_keep_the_lowest_loss_and_score_every_factor(counts_adata):
+SPARSE = {**FAST, "epochs": 40}  # long enough for W to end sparse on this data, so the starts are scored
+
+
+def test_several_starts_keep_the_lowest_loss_and_score_every_factor(counts_adata, tmp_path):
     a = counts_adata.copy()
-    model = mssvae.fit(a, likelihood="nb", seed=3, starts=3, **TINY, **FAST)
+    model = mssvae.fit(a, likelihood="nb", seed=3, starts=3, **TINY, **SPARSE)
+    assert not model.state.stopping["dense"]
     uns = a.uns[C.UNS]
     starts, stability = uns[C.STARTS], uns[C.STABILITY]
     assert list(starts["seed"]) == [3, 4, 5] and len(starts["objective"]) == 3
@@ -346,18 +350,39 @@ def test_several_starts_keep_the_lowest_loss_and_score_every_factor(counts_adata
     assert starts["objective"][best] == model.history[-1]["loss"]
     # the kept start is the fit a single start from its seed gives
     single = counts_adata.copy()
-    mssvae.fit(single, likelihood="nb", seed=3 + best, **TINY, **FAST)
+    mssvae.fit(single, likelihood="nb", seed=3 + best, **TINY, **SPARSE)
     assert np.array_equal(a.varm[C.W_SHARED], single.varm[C.W_SHARED])
     assert np.array_equal(a.obsm[C.Z_SPECIFIC], single.obsm[C.Z_SPECIFIC])
     n_factors = 3 + 3 * 2
     assert stability["stability"].shape == (n_factors,) and stability["median_jaccard"].shape == (n_factors,)
     assert ((stability["stability"] >= 0) & (stability["stability"] <= 1)).all()
+    # every start's match, from which the scores follow: own column 1 where a factor has a gene set
+    jac, others = stability["jaccard"], [i for i in range(3) if i != best]
+    assert jac.shape == (n_factors, 3) and ((jac >= 0) & (jac <= 1)).all()
+    has_set = np.abs(mssvae.loadings(a).to_numpy()).max(0) > np.asarray(uns[C.GENE_SET_THRESHOLD])
+    np.testing.assert_array_equal(jac[:, best], has_set.astype(float))
+    np.testing.assert_allclose(stability["stability"], (jac[:, others] >= stability["min_jaccard"]).mean(1))
+    np.testing.assert_allclose(stability["median_jaccard"], np.median(jac[:, others], axis=1))
+    from mssvae.analysis.plotting import plot_stability
+    assert plot_stability(a, tmp_path / "stability.png").stat().st_size > 0
     table = model.active_factors()
     assert table.columns.tolist() == C.ACTIVE_FACTOR_COLUMNS + C.STABILITY_COLUMNS
     names = sum(model.factor_names().values(), [])
     expected = dict(zip(names, stability["stability"]))
     assert [expected[f] for f in table["factor"]] == table["stability"].tolist()
-    assert "stability" not in mssvae.fit(counts_adata.copy(), likelihood="nb", **TINY, **FAST).active_factors()
+    one = counts_adata.copy()
+    assert "stability" not in mssvae.fit(one, likelihood="nb", **TINY, **FAST).active_factors()
+    with pytest.raises(ValueError, match="starts >= 2"):
+        plot_stability(one, tmp_path / "none.png")
+
+
+def test_a_kept_start_still_dense_scores_no_factor(counts_adata):
+    a = counts_adata.copy()
+    model = mssvae.fit(a, likelihood="nb", seed=3, starts=2, **TINY, **FAST)  # 3 epochs: W ends dense
+    assert model.state.stopping["dense"]
+    stability = a.uns[C.UNS][C.STABILITY]
+    assert np.isnan(stability["stability"]).all() and np.isnan(stability["median_jaccard"]).all()
+    assert np.isnan(model.active_factors()["stability"]).all()
 
 
 def test_gene_sets_filtered_by_stability(counts_adata):

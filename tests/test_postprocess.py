@@ -70,9 +70,11 @@ def test_fold_keeps_one_stability_entry_per_factor():
     adata = _contract()
     # shared_1, then a_1 a_2 b_1 b_2: the switched pair a_1 + b_2 scores as one program
     adata.uns[C.UNS][C.STABILITY] = {"stability": np.array([1.0, 0.8, 0.2, 0.4, 0.8]),
-                                     "median_jaccard": np.array([0.9, 0.7, 0.1, 0.5, 0.7]), "min_jaccard": 0.5}
+                                     "median_jaccard": np.array([0.9, 0.7, 0.1, 0.5, 0.7]), "min_jaccard": 0.5,
+                                     "jaccard": np.array([[1, 0.9], [1, 0.7], [1, 0.1], [1, 0.5], [1, 0.6]])}
     assert fold_switched(adata) == ["a_1 + b_2 -> shared_2"]
     record = adata.uns[C.UNS][C.STABILITY]
     np.testing.assert_allclose(record["stability"], [1.0, 0.8, 0.0, 0.2, 0.4, 0.0])
     np.testing.assert_allclose(record["median_jaccard"], [0.9, 0.7, 0.0, 0.1, 0.5, 0.0])
+    np.testing.assert_allclose(record["jaccard"], [[1, 0.9], [1, 0.6], [0, 0], [1, 0.1], [1, 0.5], [0, 0]])
     assert record["min_jaccard"] == 0.5

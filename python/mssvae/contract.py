@@ -25,7 +25,7 @@ GENE_SET_THRESHOLD = "gene_set_threshold"  # per factor, the |W| above which its
 STOPPING = "stopping"  # epochs and steps run, why the fit ended, whether W was still dense
 DISTRIBUTED = "distributed"  # the processes that trained the model: world_size (1: an ordinary fit) and backend ("none", "gloo", "nccl")
 COVARIATES = "covariates"  # only with covariates: their encoding (names, kinds, columns, levels, center, scale)
-STABILITY = "stability"  # only with several starts: per factor (W's column order) "stability", "median_jaccard"; and "min_jaccard" (analysis.stability)
+STABILITY = "stability"  # only with several starts: per factor (W's column order) "stability", "median_jaccard", "jaccard" (factors x starts); and "min_jaccard" (analysis.stability)
 STARTS = "starts"  # only with several starts: every start's "seed" and final loss ("objective"), and the "chosen" start's seed
 COVARIATE_EFFECTS = "covariate_effects"  # only with covariates: beta, G x C, columns as COVARIATES["columns"]
 

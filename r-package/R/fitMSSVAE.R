@@ -37,8 +37,10 @@
 #'   its stability across them, the fraction of the other starts that hold a
 #'   factor with a similar gene set (Jaccard index of at least 0.5, within the
 #'   same block; a shared program that another start estimated once in every
-#'   group's block counts). [activeFactors()] and [summarizeMSSVAE()] show it
-#'   and `factorGeneSets(min.stability = )` filters on it. With `model.dir`,
+#'   group's block counts). [activeFactors()] and [summarizeMSSVAE()] show it,
+#'   [plotStability()] draws every factor's match in every start, and
+#'   `factorGeneSets(min.stability = )` filters on it. When the kept start
+#'   ended with W still dense, no factor is scored (`NA`). With `model.dir`,
 #'   start i checkpoints to `model.dir/start_i`, and `resume = TRUE` reloads
 #'   the finished starts and continues the interrupted one. Each start takes as
 #'   long as a fit of one.
@@ -123,8 +125,10 @@
 #'     `"max_epochs"` or `"max_steps"`), `distributed` (`world_size` 1 and
 #'     `backend` `"none"` for a fit from R; a data-parallel fit under
 #'     `torchrun` records its processes there); with `starts` of 2 or more
-#'     also `stability` (`stability` and `median_jaccard`, named by factor,
-#'     and `min_jaccard`, the least Jaccard index of a match) and `starts`
+#'     also `stability` (`stability` and `median_jaccard`, named by factor;
+#'     `jaccard`, factors x starts named by seed, the Jaccard index of each
+#'     factor's match in each start; and `min_jaccard`, the least Jaccard
+#'     index of a match) and `starts`
 #'     (every start's `seed` and final loss, `objective`, and the `chosen`
 #'     start's seed); with
 #'     covariates also `covariates` (their coding: `names`, `kinds`, `columns`,

@@ -127,6 +127,12 @@ storeMSSVAEResults <- function(x, results, rows = seq_len(nrow(x)),
         md$stability[[col]] <- stats::setNames(as.numeric(md$stability[[col]]),
             unlist(fn, use.names = FALSE))
     }
+    if (!is.null(md$stability$jaccard)) {
+        # factors x starts; the starts named by their seeds
+        md$stability$jaccard <- matrix(as.numeric(md$stability$jaccard),
+            nrow = length(unlist(fn)), dimnames = list(unlist(fn,
+            use.names = FALSE), as.character(md$starts$seed)))
+    }
     md$p_star <- .full_rows(x, rows, md$p_star, unlist(fn, use.names = FALSE))
     if (!is.null(md$covariate_effects)) {
         md$covariate_effects <- .full_rows(x, rows, md$covariate_effects,

@@ -230,3 +230,68 @@ plotLatents <- function(x, type = c("shared", "specific"), dims = NULL,
             title = paste("Group-specific latents",
                 "(each group's samples on its own factors)"))
 }
+
+#' Factors across starts
+#'
+#' After a fit of several starts (`fitMSSVAE(starts = )`), one row per factor
+#' of the kept start and one column per start: each cell is the Jaccard index
+#' of the factor's gene set with its match in that start (0 where none
+#' matched). A robust program is a full row; a seed-dependent one is a row that
+#' is mostly empty. Rows are labelled with the factor's stability (the share of
+#' the other starts in which it is matched, see [fitMSSVAE()]).
+#'
+#' @param x A SummarizedExperiment returned by [fitMSSVAE()] with `starts` of
+#'   2 or more.
+#' @param active.only Show only the factors with a gene set in the kept start.
+#' @return A ggplot object.
+#' @examples
+#' if (mssvaeAvailable()) {
+#'     sce <- mssvaeExampleData()[seq_len(200), ]
+#'     sce <- fitMSSVAE(sce, group = "lineage", n.shared = 4, n.specific = 2,
+#'         hidden = c(8, 4), epochs = 20, threads = 1, starts = 3)
+#'     plotStability(sce)
+#' }
+#' @export
+plotStability <- function(x, active.only = TRUE) {
+    blocks <- .loading_blocks(x)
+    md <- S4Vectors::metadata(x)$MSSVAE
+    jac <- md$stability$jaccard
+    if (is.null(jac)) {
+        stop(.sprintf(c("x holds no matches across starts: plotStability ",
+            "needs a fit with starts of 2 or more, e.g. fitMSSVAE(x, group ",
+            "= ..., starts = 5)")), call. = FALSE)
+    }
+    chosen <- as.character(md$starts$chosen)
+    keep <- if (isTRUE(active.only)) jac[, chosen] > 0 else
+        rep(TRUE, nrow(jac))
+    if (!any(keep)) {
+        stop("the kept start has no factor with a gene set; use ",
+            "active.only = FALSE to show every factor", call. = FALSE)
+    }
+    jac <- jac[keep, , drop = FALSE]
+    stability <- .stability(x)[rownames(jac)]
+    block <- rep(names(blocks), vapply(blocks, ncol, integer(1)))
+    names(block) <- unlist(lapply(blocks, colnames), use.names = FALSE)
+    labels <- sprintf("%s  %.2f", rownames(jac), stability)
+    starts <- ifelse(colnames(jac) == chosen,
+        paste0(colnames(jac), " (kept)"), colnames(jac))
+    df <- data.frame(
+        factor = factor(rep(labels, ncol(jac)), levels = rev(labels)),
+        start = factor(rep(starts, each = nrow(jac)), levels = starts),
+        block = factor(rep(block[rownames(jac)], ncol(jac)),
+            levels = names(blocks)),
+        jaccard = as.vector(jac))
+    ggplot2::ggplot(df, ggplot2::aes(x = .data$start, y = .data$factor,
+        fill = .data$jaccard)) +
+        ggplot2::geom_tile(colour = "white") +
+        ggplot2::facet_grid(block ~ ., scales = "free_y", space = "free_y") +
+        ggplot2::scale_fill_viridis_c(limits = c(0, 1),
+            name = "Jaccard of\nthe match") +
+        ggplot2::labs(x = "start (seed)", y = NULL,
+            title = "Factors across starts",
+            subtitle = "row label: the factor's stability") +
+        ggplot2::theme_minimal(base_size = 9) +
+        ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 90,
+            hjust = 1, vjust = 0.5), panel.grid = ggplot2::element_blank(),
+            strip.text.y = ggplot2::element_text(angle = 0, face = "bold"))
+}

@@ -117,10 +117,12 @@ def _folded_stability(record: dict, k_s: int, sets: list[list[str]], pos) -> dic
     a switched set as the shared column it stands for, so they agree) and the zeroed members
     score 0, as every empty column does."""
     out = dict(record)
-    for key in ("stability", "median_jaccard"):
+    cols = [[k_s + pos[name][1] for name in members] for members in sets]
+    for key in ("stability", "median_jaccard", "jaccard"):  # one row per factor; "jaccard" has a column per start
+        if key not in record:
+            continue
         old = np.array(record[key], dtype=float)
-        cols = [[k_s + pos[name][1] for name in members] for members in sets]
-        new = [old[c].min() for c in cols]
+        new = np.stack([old[c].min(axis=0) for c in cols])
         old[sum(cols, [])] = 0.0
         out[key] = np.concatenate([old[:k_s], new, old[k_s:]])
     return out

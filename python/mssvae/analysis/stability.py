@@ -177,19 +177,32 @@ def factor_stability(starts: Sequence[Blocks], reference: int = 0, min_jaccard: 
         the other starts of the matched factor's Jaccard index, 0 where none matched). An empty
         column matches nothing: stability 0.
     """
+    return stability_scores(match_starts(starts, reference, fold), min_jaccard)
+
+
+def stability_scores(matches: pd.DataFrame, min_jaccard: float = DEFAULT_MIN_JACCARD) -> pd.DataFrame:
+    """:func:`factor_stability`'s table from the rows of :func:`match_starts`."""
     if not 0 < min_jaccard <= 1:
         raise MSSVAEInputError(f"min_jaccard must be in (0, 1], got {min_jaccard}", args_named=("min_jaccard",))
-    matches = match_starts(starts, reference, fold)
     by = matches.groupby(["factor", "block"], sort=False)["jaccard"]
     out = by.agg(stability=lambda j: float((j >= min_jaccard).mean()), median_jaccard="median").reset_index()
     return out[["factor", "block", "stability", "median_jaccard"]]
 
 
-def stability_record(table: pd.DataFrame, min_jaccard: float = DEFAULT_MIN_JACCARD) -> dict:
-    """A :func:`factor_stability` table as the results contract keeps it in
-    ``.uns["mssvae"]["stability"]``: one entry per factor, in W's column order."""
+def stability_record(starts: Sequence[Blocks], reference: int, min_jaccard: float = DEFAULT_MIN_JACCARD) -> dict:
+    """The stability of the factors of start ``reference`` as the results contract keeps it in
+    ``.uns["mssvae"]["stability"]``, rows in W's column order: ``stability`` and
+    ``median_jaccard`` (:func:`factor_stability`), ``jaccard`` (factors × starts, the Jaccard
+    index of the factor's match in each start: what :func:`mssvae.analysis.plotting.plot_stability` draws; in the
+    reference's own column 1 for an active factor and 0 for an empty one) and ``min_jaccard``."""
+    matches = match_starts(starts, reference)
+    table = stability_scores(matches, min_jaccard)
+    jaccard = matches.pivot(index="factor", columns="start", values="jaccard").reindex(table["factor"])
+    own = [float(bool(s)) for w in _checked(starts[reference], "start").values() for s in supports(w)]
+    jaccard.insert(reference, reference, own)
     return {"stability": table["stability"].to_numpy(dtype=np.float64),
             "median_jaccard": table["median_jaccard"].to_numpy(dtype=np.float64),
+            "jaccard": jaccard.to_numpy(dtype=np.float64),
             "min_jaccard": float(min_jaccard)}
 
 

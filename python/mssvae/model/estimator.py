@@ -27,7 +27,7 @@ from .settings import Settings, checked_fit_options, checked_settings
 from .start import module_kwargs, specific_sizes, start_statistics
 from .state import FittedState, check_same_data, resume_from
 from ..analysis.ranking import rank_group_factors, rank_group_genes
-from ..analysis.stability import factor_stability, stability_record
+from ..analysis.stability import stability_record
 from ..io.results import gene_set_threshold, warn_inactive, write_results
 
 MODEL_FILE = "model.pt"
@@ -147,7 +147,8 @@ class MSSVAE:
         the lowest final loss (the last epoch's, as MOFA2's ``select_model`` keeps the best
         ELBO), and record every start's seed and final loss (``.uns["mssvae"]["starts"]``) and
         the stability of each factor across the starts (``.uns["mssvae"]["stability"]``,
-        :func:`mssvae.analysis.stability.factor_stability`; shown by :meth:`active_factors`).
+        :func:`mssvae.analysis.stability.factor_stability`; shown by :meth:`active_factors`, drawn
+        by :func:`mssvae.analysis.plotting.plot_stability`; NaN when the kept start ended with W still dense).
         With ``model_dir``, start i checkpoints to ``model_dir/start_i``; ``resume=True``
         reloads the finished starts and continues the interrupted one.
 
@@ -277,14 +278,19 @@ class MSSVAE:
             blocks.append({"shared": done.W_shared.to_numpy(), **{g: w.to_numpy() for g, w in done.W_specific.items()}})
             if best is None or objectives[-1] < objectives[best]:
                 best, chosen = i, done
-        table = factor_stability(blocks, reference=best)
+        record = stability_record(blocks, reference=best)
+        dense = bool(chosen.state.stopping and chosen.state.stopping.get("dense"))
+        if dense:  # a dense W matches itself in every start: the scores would all read 1
+            record["stability"] = np.full_like(record["stability"], np.nan)
+            record["median_jaccard"] = np.full_like(record["median_jaccard"], np.nan)
         self.module, self.history, self.fitted_settings = chosen.module, chosen.history, chosen.fitted_settings
         self.state = chosen.state
-        self.state.stability = {k: np.asarray(v).tolist() if np.ndim(v) else v for k, v in stability_record(table).items()}
+        self.state.stability = {k: np.asarray(v).tolist() if np.ndim(v) else v for k, v in record.items()}
         self.state.starts = {"seed": seeds, "objective": objectives, "chosen": seeds[best]}
         if run["progress"] is True:
             _say(f"mssvae: kept start {best + 1} (seed {seeds[best]}), the lowest final loss of {starts} starts; "
-                 f"{int((table['stability'] >= 0.5).sum())} factors matched in at least half of the other starts")
+                 + ("its W is still dense, so no factor is scored for stability (NaN): fit longer" if dense else
+                    f"{int((record['stability'] >= 0.5).sum())} factors matched in at least half of the other starts"))
 
     # ----- results ----------------------------------------------------------------------------
     def fitted_module(self) -> MSSVAEModule:

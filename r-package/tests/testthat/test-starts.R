@@ -6,7 +6,11 @@
 with_stability <- function(sce) {
     metadata(sce)$MSSVAE$stability <- list(
         stability = c(1, 0, 0.25, 0, 0, 0.75),
-        median_jaccard = c(0.9, 0, 0.2, 0, 0, 0.6), min_jaccard = 0.5)
+        median_jaccard = c(0.9, 0, 0.2, 0, 0, 0.6), min_jaccard = 0.5,
+        jaccard = matrix(c(0.9, 0, 0, 0, 0, 0.6, 1, 0, 1, 0, 0, 1,
+            0.8, 0, 0.2, 0, 0, 0.6, 0.95, 0, 0, 0, 0, 0.1), 6L, 4L,
+            dimnames = list(c("shared_1", "shared_2", "A_1", "A_2", "B_1",
+                "C_1"), c("3", "4", "5", "6"))))
     metadata(sce)$MSSVAE$starts <- list(seed = 3:6,
         objective = c(10, 9, 11, 12), chosen = 4L)
     sce
@@ -45,10 +49,27 @@ test_that("summarizeMSSVAE counts the stable factors and lists the starts", {
     expect_null(summarizeMSSVAE(fake_fit())$blocks$stable)
 })
 
+test_that("plotStability draws each active factor's match in every start", {
+    p <- plotStability(with_stability(fake_fit()))
+    expect_s3_class(p, "ggplot")
+    d <- p$data
+    expect_identical(levels(d$start), c("3", "4 (kept)", "5", "6"))
+    expect_identical(nrow(d), 3L * 4L)  # shared_1, A_1, C_1 in 4 starts
+    expect_identical(d$jaccard[d$factor == "C_1  0.75"], c(0.6, 1, 0.6, 0.1))
+    expect_identical(as.character(unique(d$block)), c("shared", "A", "C"))
+    expect_identical(nrow(plotStability(with_stability(fake_fit()),
+        active.only = FALSE)$data), 6L * 4L)
+    expect_error(plotStability(fake_fit()), "starts of 2 or more")
+})
+
 test_that("fitMSSVAE(starts = ) keeps one start and scores every factor", {
     skip_without_python()
     sce <- make_sce()
-    fit <- fit_fast(sce, starts = 2L, seed = 4L)
+    # 80 epochs at weight 2: W ends sparse on this data with programs left,
+    # so the starts are scored
+    fit <- fit_fast(sce, starts = 2L, seed = 4L, epochs = 80L,
+        sparsity.weight = 2)
+    expect_false(metadata(fit)$MSSVAE$stopping$dense)
     md <- metadata(fit)$MSSVAE
     expect_identical(as.integer(md$starts$seed), 4:5)
     expect_length(md$starts$objective, 2L)
@@ -59,11 +80,15 @@ test_that("fitMSSVAE(starts = ) keeps one start and scores every factor", {
     expect_named(md$stability$median_jaccard, factors)
     expect_true(all(md$stability$stability >= 0 &
         md$stability$stability <= 1))
+    expect_identical(dimnames(md$stability$jaccard),
+        list(factors, c("4", "5")))
+    expect_s3_class(plotStability(fit), "ggplot")
     tab <- activeFactors(fit)
     expect_identical(tab$stability, unname(md$stability$stability[tab$factor]))
     expect_false(is.null(summarizeMSSVAE(fit)$starts))
     # the kept start is the fit of one start from its seed
-    one <- fit_fast(sce, seed = as.integer(md$starts$chosen))
+    one <- fit_fast(sce, seed = as.integer(md$starts$chosen), epochs = 80L,
+        sparsity.weight = 2)
     expect_identical(rowData(fit)$MSSVAE_W_shared,
         rowData(one)$MSSVAE_W_shared)
     expect_error(fit_fast(sce, starts = 0L), "starts")
