@@ -133,3 +133,23 @@ def test_interrupted_fit_prints_a_resume_command_that_repeats_its_options(tmp_pa
     res = CliRunner().invoke(main, words[1:])  # the resume command, as printed, continues the fit
     assert res.exit_code == 0, res.output
     assert anndata.read_h5ad(out).varm[C.W_SHARED].shape == (12, 3)
+
+
+def test_demo_scores_its_programs_across_starts(tmp_path, monkeypatch):
+    import mssvae.cli.demo as demo
+
+    # the demo's reporting on data and a network small enough for W to end sparse in seconds
+    small = make_adata(counts=True)
+    small.obs["lineage"] = small.obs["group"]
+    monkeypatch.setattr(demo, "example_data", lambda: small)
+    monkeypatch.setattr(demo, "DEMO_SETTINGS", {**demo.DEMO_SETTINGS, "hidden": (8, 6), "n_shared": 3,
+                                                "n_specific": 2, "batch_size": 32, "lambda0_breaks": None,
+                                                "lr": 0.001, "sparsity_weight": 10.0})
+    res = CliRunner().invoke(main, ["demo", "--out-dir", str(tmp_path), "--epochs", "40", "--starts", "2", "--seed", "3", "--quiet"])
+    assert res.exit_code == 0, res.output
+    a = anndata.read_h5ad(tmp_path / "pbmc_demo_mssvae.h5ad")
+    assert list(a.uns[C.UNS][C.STARTS]["seed"]) == [3, 4]
+    factor_lines = [ln for ln in res.output.splitlines() if "max|W|" in ln]
+    assert factor_lines and all("stability" in ln for ln in factor_lines)
+    assert (tmp_path / "stability.png").exists() and (tmp_path / "loadings.png").exists()
+    assert (tmp_path / "model" / "start_2" / "model.pt").exists()
