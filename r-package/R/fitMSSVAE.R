@@ -42,8 +42,13 @@
 #'   `factorGeneSets(min.stability = )` filters on it. When the kept start
 #'   ended with W still dense, no factor is scored (`NA`). With `model.dir`,
 #'   start i checkpoints to `model.dir/start_i`, and `resume = TRUE` reloads
-#'   the finished starts and continues the interrupted one. Each start takes as
+#'   the finished starts and continues the interrupted ones. Each start takes as
 #'   long as a fit of one.
+#' @param parallel.starts How many starts run at once, each in its own Python
+#'   process on its share of `threads` and with its own copy of the data.
+#'   `NULL`: one per thread on a CPU (two at once on two idle cores), one on a
+#'   GPU. An interrupt stops them all, each keeping its checkpoint in
+#'   `model.dir`.
 #' @param subset.row Features to fit (integer, logical or character index). The
 #'   others get `NA` loadings.
 #' @param hidden Widths of the two hidden layers of every network, e.g. `c(128,
@@ -170,7 +175,8 @@ setGeneric("fitMSSVAE", function(x, ...) standardGeneric("fitMSSVAE"))
 setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
     assay.type = "counts", likelihood = c("nb", "gaussian"), n.shared = NULL,
     n.specific = NULL, epochs = NULL, batch.size = NULL, seed = 0L,
-    starts = 1L, subset.row = NULL, hidden = NULL, sparsity.weight = NULL, model.dir = NULL,
+    starts = 1L, parallel.starts = NULL, subset.row = NULL, hidden = NULL,
+    sparsity.weight = NULL, model.dir = NULL,
     resume = FALSE, covariates = NULL, threads = getOption("mssvae.threads"),
     verbose = .show_progress(), ...) {
     # The settings are checked by the Python core (named in R's terms, see
@@ -194,6 +200,7 @@ setMethod("fitMSSVAE", "SummarizedExperiment", function(x, group,
         batch_size = batch.size,
         seed = seed,
         starts = starts,
+        parallel_starts = parallel.starts,
         hidden = hidden,
         sparsity_weight = sparsity.weight,
         model_dir = if (!is.null(model.dir)) {

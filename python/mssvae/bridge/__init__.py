@@ -160,6 +160,7 @@ def fit_arrays(
     covariate_levels=None,
     fold_switched: bool = False,
     starts=1,
+    parallel_starts=None,
     **settings,
 ) -> dict:
     """Fit an MSSVAE to a matrix and return the results contract as plain arrays.
@@ -211,6 +212,9 @@ def fit_arrays(
     starts
         The number of fits, from seeds ``seed``, ``seed + 1``, ...: the one of lowest final loss
         is kept and each factor's stability across them recorded (:meth:`mssvae.MSSVAE.fit`).
+    parallel_starts
+        How many starts run at once, each in its own Python process (``None``: one per thread on
+        a CPU; :mod:`mssvae.model.parallel`).
     **settings
         Further :class:`mssvae.MSSVAE` settings (``lr``, ``lr_w``, ``lambda1``, ``lambda0``,
         ``lambda0_breaks``, ``a``, ``b``, ``balance_groups``, ``precision``, ``early_stopping``,
@@ -226,7 +230,8 @@ def fit_arrays(
                           **settings)
     job = FitJob(likelihood, {k: v for k, v in model_settings.items() if v is not None}, epochs=epochs,
                  batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir, resume=resume,
-                 fold_switched=fold_switched, starts=starts)  # every setting checked before the data are touched
+                 fold_switched=fold_switched, starts=starts,
+                 parallel_starts=parallel_starts)  # every setting checked before the data are touched
 
     def export(adata) -> dict:
         adata.uns[C.UNS][C.GROUP_KEY] = "none" if group_key is None else str(group_key)

@@ -51,6 +51,9 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--starts", type=click.IntRange(1), default=1, show_default=True,
               help="Fits from seeds SEED, SEED+1, ...: the one of lowest final loss is kept, and every factor gets "
                    "its stability across them (the fraction of the other starts that hold it).")
+@click.option("--parallel-starts", type=click.IntRange(1), default=None,
+              help="Starts run at once, each in its own process on its share of --threads (default: one per thread "
+                   "on a CPU, one on a GPU).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--model-dir", type=click.Path(file_okay=False), default=None,
               help="Where checkpoints and the fitted model go (default: OUT without .h5ad + '_model').")
@@ -70,7 +73,7 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
-        lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, starts, device, model_dir,
+        lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, starts, parallel_starts, device, model_dir,
         resume, covariate_keys, fold_switched, extra, backed, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out.
 
@@ -84,7 +87,8 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     job = FitJob(likelihood, dict(precision=precision, early_stopping=early_stopping,
                                   **{k: v for k, v in options.items() if v is not None}, **extra_settings(extra)),
                  epochs=epochs, batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir,
-                 resume=resume, fold_switched=fold_switched, starts=starts)  # every setting checked before the file is read
+                 resume=resume, fold_switched=fold_switched, starts=starts,
+                 parallel_starts=parallel_starts)  # every setting checked before the file is read
     backed = read_backed_by_size(infile, ranks.local_world_size) if backed is None else backed
     adata = read_h5ad(infile, backed=backed)
     try:

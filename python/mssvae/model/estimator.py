@@ -22,6 +22,7 @@ from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn
 from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.covariates import CovariateEncoding
 from ..io.inputs import is_anndata
+from .parallel import run_starts, start_workers, threads_per_start
 from .prepared import PreparedInput, coded_covariates, prepare_input
 from .settings import Settings, checked_fit_options, checked_settings
 from .start import module_kwargs, specific_sizes, start_statistics
@@ -119,6 +120,7 @@ class MSSVAE:
         covariates=None,
         threads: int | None = None,
         starts: int = 1,
+        parallel_starts: int | None = None,
     ) -> "MSSVAE":
         """Fit to an AnnData (groups from ``obs[group_key]``) or to a matrix with ``groups``.
 
@@ -150,13 +152,17 @@ class MSSVAE:
         :func:`mssvae.analysis.stability.factor_stability`; shown by :meth:`active_factors`, drawn
         by :func:`mssvae.analysis.plotting.plot_stability`; NaN when the kept start ended with W still dense).
         With ``model_dir``, start i checkpoints to ``model_dir/start_i``; ``resume=True``
-        reloads the finished starts and continues the interrupted one.
+        reloads the finished starts and continues the interrupted ones. ``parallel_starts``: how
+        many starts run at once, each in its own process with its share of ``threads`` and its
+        own copy of the input (:mod:`mssvae.model.parallel`; default: one per thread on a CPU,
+        one on a GPU or for input on disk).
 
         Under ``torchrun`` with several processes the fit is data-parallel (:mod:`mssvae.core.distributed`):
         ``batch_size`` is the global minibatch; only rank 0 writes checkpoints and results into its ``data``.
         """
         s = self.settings
-        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume, starts)
+        options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume, starts,
+                                      parallel_starts)
         epochs, batch_size, seed, device, threads = (options[k] for k in ("epochs", "batch_size", "seed", "device", "threads"))
         model_dir, resume = options["model_dir"], options["resume"]
         ranks = launch(device)
@@ -206,7 +212,8 @@ class MSSVAE:
         if options["starts"] == 1:
             self._train(state, seed, model_dir, resume, **run)
         else:
-            self._train_starts(state, options["starts"], seed, model_dir, resume, **run)
+            self._train_starts(state, options["starts"], seed, model_dir, resume,
+                               start_workers(options["parallel_starts"], options["starts"], dev, n_threads, inp), **run)
         if ranks.is_main:
             warn_inactive(self.W, s.likelihood)
         if is_anndata(data) and ranks.is_main:
@@ -240,44 +247,57 @@ class MSSVAE:
         if progress is True:
             _say(f"mssvae: {state.stopping['message']}")
 
-    def _train_starts(self, state: FittedState, starts: int, seed: int, model_dir, resume: bool, **run) -> None:
-        """``starts`` training runs from seeds ``seed``, ``seed + 1``, ..., one after another;
-        this model becomes the start of the lowest final loss (MOFA2's choice), with every start's
+    def _train_starts(self, state: FittedState, starts: int, seed: int, model_dir, resume: bool, workers: int,
+                      **run) -> None:
+        """``starts`` training runs from seeds ``seed``, ``seed + 1``, ..., ``workers`` at a time
+        (each in its own process, :mod:`mssvae.model.parallel`; 1: one after another here); this
+        model becomes the start of the lowest final loss (MOFA2's choice), with every start's
         seed and loss and the stability of its factors across the starts
         (:func:`mssvae.analysis.stability.factor_stability`) in its state. With ``model_dir``,
         start i's checkpoints go to ``model_dir/start_i`` and its finished model is saved there,
-        so that ``resume`` loads the finished starts and continues the interrupted one."""
+        so that ``resume`` loads the finished starts and continues the interrupted ones."""
         top = None if model_dir is None else Path(model_dir)
         dirs = [None if top is None else top / f"start_{i + 1}" for i in range(starts)]
         if resume and not any((d / MODEL_FILE).exists() or (d / CHECKPOINT).exists() for d in dirs):
             raise MSSVAEInputError(f"resume=True needs the checkpoints of a fit with starts={starts}: none found in "
                                    f"{top}/start_1..{starts}", hint="fit once with model_dir= first",
                                    args_named=("resume", "starts"))
-        seeds, objectives, blocks, best = [seed + i for i in range(starts)], [], [], None
-        for i, (start_seed, d) in enumerate(zip(seeds, dirs)):
-            if run["progress"] is True:
-                _say(f"mssvae: start {i + 1} of {starts} (seed {start_seed})")
+        seeds, finished = [seed + i for i in range(starts)], {}
+        for i, d in enumerate(dirs):
             if resume and (d / MODEL_FILE).exists():
-                done = MSSVAE.load(d, device=str(run["dev"]))
-                check_same_data(done.state, state, d)
-            else:
-                done = MSSVAE(**asdict(self.settings))
-                done.fitted_settings = self.fitted_settings
-                try:
-                    done._train(replace(state, seed=start_seed, runtime=dict(state.runtime)), start_seed, d,
-                                resume and (d / CHECKPOINT).exists(), **run)
-                except FitInterrupted as e:
-                    self.module, self.state, self.history = done.module, done.state, done.history
-                    again = "" if top is None else (f"; starts 1..{i} are saved in {top} — resume all with the same "
-                                                    "model_dir and resume=True (CLI: --resume)")
-                    raise FitInterrupted(f"start {i + 1} of {starts} (seed {start_seed}): {e}{again}", e.epochs_done,
-                                         e.max_epochs, None if top is None else str(top)) from None
-                if d is not None:
-                    done.save(d)
-            objectives.append(float(done.history[-1]["loss"]) if done.history else float("inf"))
-            blocks.append({"shared": done.W_shared.to_numpy(), **{g: w.to_numpy() for g, w in done.W_specific.items()}})
-            if best is None or objectives[-1] < objectives[best]:
-                best, chosen = i, done
+                finished[i] = MSSVAE.load(d, device=str(run["dev"]))
+                check_same_data(finished[i].state, state, d)
+        todo = [i for i in range(starts) if i not in finished]
+        workers = min(workers, len(todo))
+        say = _say if run["progress"] is True else None
+        if workers > 1:
+            if say is not None:
+                _say(f"mssvae: {len(todo)} starts, {workers} at a time in their own processes, "
+                     f"{threads_per_start(run['n_threads'], workers) or 'default'} CPU thread(s) each")
+            finished.update(run_starts(self, state, todo, seeds, dirs, resume, workers, run, say))
+        for i in todo if workers <= 1 else []:
+            start_seed, d = seeds[i], dirs[i]
+            if say is not None:
+                _say(f"mssvae: start {i + 1} of {starts} (seed {start_seed})")
+            done = finished[i] = MSSVAE(**asdict(self.settings))
+            done.fitted_settings = self.fitted_settings
+            try:
+                done._train(replace(state, seed=start_seed, runtime=dict(state.runtime)), start_seed, d,
+                            resume and (d / CHECKPOINT).exists(), **run)
+            except FitInterrupted as e:
+                self.module, self.state, self.history = done.module, done.state, done.history
+                again = "" if top is None else (f"; the finished starts are saved in {top} — resume all with the "
+                                                "same model_dir and resume=True (CLI: --resume)")
+                raise FitInterrupted(f"start {i + 1} of {starts} (seed {start_seed}): {e}{again}", e.epochs_done,
+                                     e.max_epochs, None if top is None else str(top)) from None
+            if d is not None:
+                done.save(d)
+        models = [finished[i] for i in range(starts)]
+        objectives = [float(m.history[-1]["loss"]) if m.history else float("inf") for m in models]
+        blocks = [{"shared": m.W_shared.to_numpy(), **{g: w.to_numpy() for g, w in m.W_specific.items()}}
+                  for m in models]
+        best = int(np.argmin(objectives))
+        chosen = models[best]
         record = stability_record(blocks, reference=best)
         dense = bool(chosen.state.stopping and chosen.state.stopping.get("dense"))
         if dense:  # a dense W matches itself in every start: the scores would all read 1

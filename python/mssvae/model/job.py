@@ -34,7 +34,7 @@ class FitJob:
     ----------
     likelihood, settings
         The model (:class:`mssvae.MSSVAE`): ``settings`` are the constructor's other arguments.
-    epochs, batch_size, seed, device, threads, model_dir, resume, starts
+    epochs, batch_size, seed, device, threads, model_dir, resume, starts, parallel_starts
         As :meth:`mssvae.MSSVAE.fit`, checked here (:func:`mssvae.model.settings.checked_fit_options`)
         so that a bad value stops the job before the data are read.
     fold_switched
@@ -42,9 +42,11 @@ class FitJob:
     """
 
     def __init__(self, likelihood: str = "nb", settings: dict | None = None, epochs=None, batch_size=None, seed=0,
-                 device="auto", threads=None, model_dir=None, resume=False, fold_switched: bool = False, starts=1):
+                 device="auto", threads=None, model_dir=None, resume=False, fold_switched: bool = False, starts=1,
+                 parallel_starts=None):
         self.model = MSSVAE(likelihood, **(settings or {}))
-        self.options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume, starts)
+        self.options = checked_fit_options(epochs, batch_size, seed, device, threads, model_dir, resume, starts,
+                                           parallel_starts)
         self.fold_switched = bool(fold_switched)
 
     @property

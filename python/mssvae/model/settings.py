@@ -298,17 +298,19 @@ def check_model_dir(model_dir) -> Path | None:
 
 
 def checked_fit_options(epochs=None, batch_size=None, seed=0, device="auto", threads=None, model_dir=None,
-                        resume=False, starts=1) -> dict:
+                        resume=False, starts=1, parallel_starts=None) -> dict:
     """The options of one fit (:meth:`mssvae.MSSVAE.fit`) coerced and checked, before any data
     are read: ``epochs`` and ``batch_size`` (None: the settings'), ``seed``, ``device`` (present on
-    this machine), ``threads``, ``model_dir`` (writable), ``resume`` (which needs ``model_dir``)
-    and ``starts`` (the number of fits from seeds ``seed``, ``seed + 1``, ...)."""
+    this machine), ``threads``, ``model_dir`` (writable), ``resume`` (which needs ``model_dir``),
+    ``starts`` (the number of fits from seeds ``seed``, ``seed + 1``, ...) and
+    ``parallel_starts`` (how many run at once; None: as the machine allows)."""
     out = dict(epochs=None if epochs is None else whole_number("epochs", epochs, 1),
                batch_size=None if batch_size is None else whole_number("batch_size", batch_size, 2),
                seed=whole_number("seed", seed, 0), device=check_device(device),
                threads=None if threads is None else whole_number("threads", threads, 1),
                model_dir=check_model_dir(model_dir), resume=flag("resume", resume),
-               starts=whole_number("starts", starts, 1))
+               starts=whole_number("starts", starts, 1),
+               parallel_starts=None if parallel_starts is None else whole_number("parallel_starts", parallel_starts, 1))
     if out["resume"] and out["model_dir"] is None:
         raise MSSVAEInputError("resume=True continues from the checkpoint in model_dir: give the model_dir of the "
                                "interrupted fit", args_named=("resume", "model_dir"))

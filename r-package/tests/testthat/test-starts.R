@@ -92,4 +92,12 @@ test_that("fitMSSVAE(starts = ) keeps one start and scores every factor", {
     expect_identical(rowData(fit)$MSSVAE_W_shared,
         rowData(one)$MSSVAE_W_shared)
     expect_error(fit_fast(sce, starts = 0L), "starts")
+    # two starts at once, each in its own process on one thread: the same fit
+    par <- fit_fast(sce, starts = 2L, seed = 4L, epochs = 80L,
+        sparsity.weight = 2, threads = 2L, parallel.starts = 2L)
+    expect_identical(rowData(par)$MSSVAE_W_shared,
+        rowData(fit)$MSSVAE_W_shared)
+    expect_identical(metadata(par)$MSSVAE$starts$objective, md$starts$objective)
+    expect_error(fit_fast(sce, starts = 2L, parallel.starts = 0L),
+        "parallel.starts")
 })
