@@ -144,8 +144,8 @@ class MSSVAE:
         leave idle, :func:`mssvae.core.hardware.default_threads`, shared by the processes of a
         machine). ``batch_size`` defaults to :func:`mssvae.core.train.default_batch_size` of N.
 
-        ``starts``: the number of fits, from seeds ``seed``, ``seed + 1``, ..., one after another
-        on the same prepared input. The model (and the results) become those of the start with
+        ``starts``: the number of fits, from seeds ``seed``, ``seed + 1``, ..., on the same
+        prepared input (``parallel_starts`` of them at once). The model (and the results) become those of the start with
         the lowest final loss (the last epoch's, as MOFA2's ``select_model`` keeps the best
         ELBO), and record every start's seed and final loss (``.uns["mssvae"]["starts"]``) and
         the stability of each factor across the starts (``.uns["mssvae"]["stability"]``,
@@ -167,8 +167,8 @@ class MSSVAE:
         model_dir, resume = options["model_dir"], options["resume"]
         ranks = launch(device)
         if options["starts"] > 1 and ranks.active:
-            raise MSSVAEInputError(f"starts={options['starts']}: several starts run one after another in one process, "
-                                   "not under a data-parallel torchrun launch", hint="launch it without torchrun",
+            raise MSSVAEInputError(f"starts={options['starts']}: several starts are separate fits, "
+                                   "not run under a data-parallel torchrun launch", hint="launch it without torchrun",
                                    args_named=("starts",))
         inp = prepare_input(data, s.likelihood, group_key, layer, groups, covariate_keys=covariate_keys,
                             covariates=covariates, min_group_size=2)
