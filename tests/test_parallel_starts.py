@@ -88,3 +88,18 @@ def test_an_interrupt_reaching_only_the_caller_stops_every_start_with_its_work_k
     for c, before in zip(checkpoints, kept):
         after = mssvae.MSSVAE.load(c.parent).history
         assert len(after) == 200 and after[:len(before)] == before  # continued, not started again
+
+
+def test_a_progress_callback_sees_the_starts_and_can_stop_them(counts_adata):
+    from mssvae.core.train import STOP
+
+    seen = []
+
+    def progress(done, total, record, final=False):
+        seen.append((done, total, record))
+        return STOP  # as R's bar does when the user interrupts
+
+    with pytest.raises(mssvae.FitInterrupted, match="2 starts interrupted with 0 of the 2 to run finished"):
+        mssvae.fit(counts_adata, starts=2, parallel_starts=2, threads=2, epochs=40,
+                   **{**TINY, "progress": progress})
+    assert seen[0] == (0, 2, {"starts_done": 0, "starts_running": 2})

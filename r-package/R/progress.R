@@ -27,15 +27,22 @@
         total <- .from_py(total)
         record <- .from_py(record)
         tryCatch({
+            # several starts at once report the starts finished instead
+            # of the epochs (mssvae.model.parallel)
+            starts <- !is.null(record$starts_done)
             if (is.null(state$bar)) {
                 state$bar <- cli::cli_progress_bar(total = total,
-                    format = paste("{cli::pb_bar} epoch",
+                    format = paste("{cli::pb_bar}",
+                        if (starts) "starts done" else "epoch",
                         "{cli::pb_current}/{cli::pb_total} {cli::pb_status}",
                         "\u2264 {cli::pb_eta} left"),
                     clear = FALSE, .envir = frame)
             }
-            status <- sprintf("loss %.4g \u03bb0 %g", record$loss,
-                record$lambda0)
+            status <- if (starts) {
+                sprintf("%d running", as.integer(record$starts_running))
+            } else {
+                sprintf("loss %.4g \u03bb0 %g", record$loss, record$lambda0)
+            }
             if (!is.null(record$stable_epochs)) {
                 status <- paste(status, sprintf("stable %d",
                     as.integer(record$stable_epochs)))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.train import CHECKPOINT
+from ..core.train import CHECKPOINT, STOP
 from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.ondisk import H5Rows
 
@@ -99,11 +99,15 @@ def run_starts(model, state, todo: list[int], seeds: list[int], dirs: list, resu
     once, each in its own process; returns index → the finished :class:`mssvae.MSSVAE`.
 
     ``run`` holds the prepared input and the network's arguments (:meth:`MSSVAE._train`); ``say``
-    prints a line per finished start (or is None). Raises :class:`mssvae.FitInterrupted` after
+    prints a line per finished start (or is None). A callable ``run["progress"]`` (R's bar) is
+    called as the starts run, with the starts finished in place of the epochs and a record
+    ``{"starts_done", "starts_running"}``, and may return :data:`mssvae.core.train.STOP` to
+    interrupt them. Raises :class:`mssvae.FitInterrupted` after
     every running start kept its work when the fit is interrupted, and ``RuntimeError`` with the
     start's traceback when one fails.
     """
     n_threads = threads_per_start(run["n_threads"], workers)
+    report = run["progress"]
     done, running, queue = {}, {}, list(todo)
     package_root = str(Path(__file__).resolve().parents[2])  # importable in the child as it is here
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -126,6 +130,9 @@ def run_starts(model, state, todo: list[int], seeds: list[int], dirs: list, resu
                 while queue and len(running) < workers:
                     launch(queue.pop(0))
                 time.sleep(POLL)
+                if callable(report) and report(len(done), len(todo), {"starts_done": len(done),
+                                                                      "starts_running": len(running)}) == STOP:
+                    raise KeyboardInterrupt
                 for i, p in list(running.items()):
                     if p.poll() is None:
                         continue

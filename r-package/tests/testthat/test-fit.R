@@ -245,6 +245,13 @@ test_that("the progress callback draws epochs and turns an interrupt into a stop
         collapse = "\n")
     expect_null(res[[1]])
     expect_match(shown, "epoch 3/3 loss 10.25 \u03bb0 15 stable 2")
+    # several starts at once report the starts finished
+    starts <- paste(capture.output(type = "message", {
+        f <- mssvae:::.fit_progress(TRUE)
+        invisible(f(1L, 3L, list(starts_done = 1L, starts_running = 2L),
+            final = TRUE))
+    }), collapse = "\n")
+    expect_match(starts, "starts done 1/3 2 running")
     # R's interrupt while the bar is drawn (here, as the loss is read): the
     # trainer is told to stop
     record <- new.env()
