@@ -11,7 +11,8 @@ with columns over 25 % of the genes dropped, failure modes, provenance) to ``--o
     .venv/bin/python benchmarks/nb_ladder.py --cells n600-g300:defaults,n3200-g300:w53 --seeds 3 --out out/nb_ladder/rows.jsonl
     .venv/bin/python benchmarks/nb_ladder.py --table out/nb_ladder/rows.jsonl   # the ladder's table of a finished run
 
-A cell is ``n<N>-g<G>:<config>``. The table has one row per size and configuration: median /
+A cell is ``n<N>-g<G>:<config>``; ``n<N>-g<G>+lib:<config>`` scales the library with G so that
+each gene holds as many counts as at G = 300 (the simulator's ``library_log_mean``). The table has one row per size and configuration: median /
 worst over the seeds of the shared and group consensus at |W| > 0.5, the failure modes summed
 over the seeds (true columns missed / split / merged / misplaced; estimated columns that are
 satellites of a found one / dropped as dense), the estimated active columns per block, and the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -47,12 +49,20 @@ CONFIGS = {
 }
 
 
+#: The G whose counts per gene a cell ending in ``+lib`` keeps (the reduced design's).
+LIBRARY_G = 300
+
+
 def _cell(text: str) -> tuple[dict, str]:
     size, config = text.split(":")
+    size, lib = (size[:-4], True) if size.endswith("+lib") else (size, False)
     n, g = size.split("-")
     if not (n.startswith("n") and g.startswith("g")) or config not in CONFIGS:
-        raise SystemExit(f"a cell is n<N>-g<G>:<config> with config in {list(CONFIGS)}; got {text!r}")
-    return {"n_samples": int(n[1:]), "n_features": int(g[1:])}, config
+        raise SystemExit(f"a cell is n<N>-g<G>[+lib]:<config> with config in {list(CONFIGS)}; got {text!r}")
+    data = {"n_samples": int(n[1:]), "n_features": int(g[1:])}
+    if lib:  # the library grows with G, so that each gene holds as many counts as at G = LIBRARY_G
+        data["library_log_mean"] = 12.0 + math.log(data["n_features"] / LIBRARY_G)
+    return data, config
 
 
 def run(cells: list[str], seeds: list[int], out: Path, parallel: int) -> int:
@@ -91,20 +101,21 @@ def _columns(row: dict, thr: str) -> tuple[int, int]:
 def table(rows: list[dict], thr: str = "0.5") -> str:
     """One line per size and configuration: median / worst over seeds, failure modes summed."""
     ok = [r for r in rows if "error" not in r]
-    keys = sorted({(tuple(r["shape"]), r["config"]) for r in ok})
+    lib = lambda r: r.get("data", {}).get("library_log_mean")  # noqa: E731
+    keys = sorted({(tuple(r["shape"]), r["config"], lib(r)) for r in ok}, key=lambda k: (k[0], k[1], k[2] or 0))
     lines = [f"|W| > {thr}, columns over 25 % of the genes dropped; median / worst over seeds; failure modes summed "
              "over seeds (true columns missed / split / merged / misplaced; estimated columns that are satellites / "
              "dropped as dense); active columns: median estimated shared; groups (the truth: 10; 9)", "",
              "| N × G | config | seeds | seconds per fit | epochs (steps) | shared consensus | group consensus "
              "| shared relevance / recovery | active columns | failure modes |", "|" + " --- |" * 10]
-    for shape, config in keys:
-        rs = [r for r in ok if tuple(r["shape"]) == shape and r["config"] == config]
+    for shape, config, log_lib in keys:
+        rs = [r for r in ok if tuple(r["shape"]) == shape and r["config"] == config and lib(r) == log_lib]
         cons = lambda b, k="consensus": [r["scores"][thr][b][k] for r in rs]  # noqa: E731
         mw = lambda v: f"{statistics.median(v):.2f} / {min(v):.2f}"  # noqa: E731
         total = lambda k: sum(len(r["scores"][thr]["diagnosis"][k]) for r in rs)  # noqa: E731
         dense = sum(r["scores"][thr]["n_dense"] for r in rs)
         lines.append(
-            f"| {shape[0]} × {shape[1]} | {config} | {len(rs)} | {statistics.median(r['seconds'] for r in rs):.0f} | "
+            f"| {shape[0]} × {shape[1]}{'' if log_lib is None else f', library e^{log_lib:.1f}'} | {config} | {len(rs)} | {statistics.median(r['seconds'] for r in rs):.0f} | "
             f"{statistics.median(r['epochs'] for r in rs):.0f} ({statistics.median(r['steps'] for r in rs):.0f}) | "
             f"{mw(cons('shared'))} | {mw(cons('group'))} | "
             f"{statistics.median(cons('shared', 'relevance')):.2f} / {statistics.median(cons('shared', 'recovery')):.2f} | "

@@ -148,6 +148,14 @@ def test_rnaseq_structure(counts):
     assert np.log(counts.obs["true_library_size"]).mean() == pytest.approx(12, abs=0.1)
 
 
+def test_rnaseq_library_sets_the_counts_per_gene_alone():
+    base = rnaseq(n_samples=60, n_features=300, seed=2)
+    more = rnaseq(n_samples=60, n_features=300, seed=2, library_log_mean=12 + np.log(5))
+    assert np.log(more.obs["true_library_size"]).mean() == pytest.approx(12 + np.log(5), abs=0.2)
+    assert more.X.sum() / base.X.sum() == pytest.approx(5, rel=0.05)
+    np.testing.assert_array_equal(more.varm[TRUE_W_SHARED], base.varm[TRUE_W_SHARED])
+
+
 def test_rnaseq_mean_variance_trend(counts):
     """NB(mu~, 1/BCV^2): E[(x - mu)^2] = mu + mu^2 E[BCV^2], E[nu / chi^2_nu] = nu / (nu - 2)."""
     x = counts.X.astype(float)

@@ -256,6 +256,7 @@ def rnaseq(
     offblock_frac: float = 0.05,
     latent_sd: float = 0.5,
     keep_means: bool = False,
+    library_log_mean: float = 12.0,
 ) -> ad.AnnData:
     """Synthetic bulk RNA-seq counts, Moran & Krishnan (2026) §4.2.
 
@@ -294,6 +295,9 @@ def rnaseq(
         Block overlap (genes), fraction of off-block non-zeros, sd of the factors.
     keep_means
         Also store the NB means ``mu~`` as ``layers["true_mean"]`` (float32).
+    library_log_mean
+        The mean of log l_i (the paper's 12). The counts per gene fall as 1/G at a fixed library;
+        ``12 + log(G / G0)`` holds them at G0's (benchmarks/nb_ladder.py).
 
     Returns
     -------
@@ -321,7 +325,7 @@ def rnaseq(
     group_index = np.repeat(np.arange(n_groups), sizes)
     z, xi, z_tilde = _block_latents(rng, group_index, n_shared, n_specific, sd=latent_sd)
     base = np.logaddexp(0.0, intercept + _signal(z_tilde, w_full, lambda u: np.sin(0.75 * np.pi * u)))
-    library = rng.lognormal(12.0, 0.5, size=n_samples)
+    library = rng.lognormal(library_log_mean, 0.5, size=n_samples)
     mean = base * (library / base.sum(axis=1))[:, None]
     del base
     phi, nu = 0.1, 60
@@ -335,7 +339,7 @@ def rnaseq(
         "seed": int(seed),
         "blocks": blocks,
         "params": {"latent_sd": float(latent_sd), "intercept_sd": 0.5, "w_shared_mean": 10.0,
-                   "w_specific_mean": 12.0, "w_var": 0.01, "lib_meanlog": 12.0, "lib_sdlog": 0.5,
+                   "w_specific_mean": 12.0, "w_var": 0.01, "lib_meanlog": float(library_log_mean), "lib_sdlog": 0.5,
                    "bcv_phi": phi, "bcv_nu": nu, "overlap": int(overlap), "offblock_frac": float(offblock_frac),
                    "group_props": [float(p) for p in group_props],
                    "nonlinearity": "sin(3 pi / 4 u) on 1-based j % 3 == 0"},
