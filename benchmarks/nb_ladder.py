@@ -46,6 +46,8 @@ CONFIGS = {
     "w1.9": {"sparsity_weight": 1.875},
     # Table 2's whole length (800 epochs) without the stopping rule
     "fixed800": {"early_stopping": False},
+    # fidelity.py's learning rate for the reduced design (Table 2: 0.001)
+    "lr0.01": {"lr": 0.01},
 }
 
 
