@@ -27,6 +27,7 @@ def test_starts_in_processes_are_the_starts_run_one_after_another(counts_adata):
     mssvae.fit(b, starts=3, threads=1, epochs=40, **TINY)
     np.testing.assert_array_equal(a.uns[C.UNS][C.STARTS]["objective"], b.uns[C.UNS][C.STARTS]["objective"])
     np.testing.assert_array_equal(a.varm[C.W_SHARED], b.varm[C.W_SHARED])
+    np.testing.assert_array_equal(a.obsm[C.Z_SHARED], b.obsm[C.Z_SHARED])
     np.testing.assert_array_equal(a.uns[C.UNS][C.STABILITY]["jaccard"], b.uns[C.UNS][C.STABILITY]["jaccard"])
     assert a.uns[C.UNS][C.RUNTIME]["threads"] == 1
 
