@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from provenance import header, record as provenance_record  # noqa: E402
-from time_to_result import _subprocess  # noqa: E402
+from time_to_result import _cell as median_worst, _subprocess  # noqa: E402
 
 #: The configurations of the ladder: the NB defaults, and the defaults with one setting changed.
 CONFIGS = {
@@ -113,13 +113,12 @@ def table(rows: list[dict], thr: str = "0.5") -> str:
     for shape, config, log_lib in keys:
         rs = [r for r in ok if tuple(r["shape"]) == shape and r["config"] == config and lib(r) == log_lib]
         cons = lambda b, k="consensus": [r["scores"][thr][b][k] for r in rs]  # noqa: E731
-        mw = lambda v: f"{statistics.median(v):.2f} / {min(v):.2f}"  # noqa: E731
         total = lambda k: sum(len(r["scores"][thr]["diagnosis"][k]) for r in rs)  # noqa: E731
         dense = sum(r["scores"][thr]["n_dense"] for r in rs)
         lines.append(
             f"| {shape[0]} × {shape[1]}{'' if log_lib is None else f', library e^{log_lib:.1f}'} | {config} | {len(rs)} | {statistics.median(r['seconds'] for r in rs):.0f} | "
             f"{statistics.median(r['epochs'] for r in rs):.0f} ({statistics.median(r['steps'] for r in rs):.0f}) | "
-            f"{mw(cons('shared'))} | {mw(cons('group'))} | "
+            f"{median_worst(rs, thr, 'shared')} | {median_worst(rs, thr, 'group')} | "
             f"{statistics.median(cons('shared', 'relevance')):.2f} / {statistics.median(cons('shared', 'recovery')):.2f} | "
             f"{statistics.median(_columns(r, thr)[0] for r in rs):.0f}; {statistics.median(_columns(r, thr)[1] for r in rs):.0f} | "
             f"{total('missed')} / {total('split')} / {total('merged')} / {total('misplaced')} / {total('satellite')} / "
