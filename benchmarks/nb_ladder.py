@@ -48,6 +48,8 @@ CONFIGS = {
     "fixed800": {"early_stopping": False},
     # fidelity.py's learning rate for the reduced design (Table 2: 0.001)
     "lr0.01": {"lr": 0.01},
+    # the paper's fit, without folding nested columns (core.nested)
+    "nofold": {"fold_nested": False},
 }
 
 

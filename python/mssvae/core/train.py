@@ -22,6 +22,7 @@ from ..errors import FitInterrupted
 from .batches import Batches
 from .distributed import Ranks
 from .module import LossTerms, MSSVAEModule
+from .nested import nested_columns
 from .priors import Lambda0Schedule
 from .stopping import (CONVERGED, MAX_EPOCHS, MAX_STEPS, StoppingRule, StoppingState, densest_column, epoch_annealed,
                        observe)
@@ -51,6 +52,7 @@ class TrainSettings:
     checkpoint_every: int = 10
     max_steps: int | None = None  # the most gradient steps (large N; see model.PAPER_DEFAULTS)
     stopping: StoppingRule | None = None  # None: run to the maximum
+    fold_nested: bool = False  # fold columns nested in a larger one of their block (core.nested); needs ``stopping``
 
 
 def balanced_weights(codes: np.ndarray) -> np.ndarray:
@@ -140,6 +142,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.stopping_state = StoppingState()
         self.stop_reason: str | None = None
+        self.folded: dict[int, int] = {}  # column of W folded -> the column it was folded into
 
     # ----- checkpoints --------------------------------------------------------------------------
     def state(self) -> dict:
@@ -153,6 +156,7 @@ class Trainer:
             "history": self.history,
             "stopping": self.stopping_state.state_dict(),
             "stop_reason": self.stop_reason,
+            "folded": dict(self.folded),
             "lambda0_schedule": {"values": list(self.settings.schedule.values),
                                  "breaks": list(self.settings.schedule.breaks)},
         }
@@ -168,6 +172,7 @@ class Trainer:
         if "stopping" in state:
             self.stopping_state.load_state_dict(state["stopping"])
         self.stop_reason = state.get("stop_reason")
+        self.folded = {int(k): int(v) for k, v in state.get("folded", {}).items()}
         if "lambda0_schedule" in state:  # a resumed fit anneals as it began, whatever its new epochs
             sched = state["lambda0_schedule"]
             self.settings = replace(self.settings, schedule=Lambda0Schedule(tuple(sched["values"]), tuple(sched["breaks"])))
@@ -195,7 +200,20 @@ class Trainer:
         if dense:
             message += (f"; W is still dense (a column holds {densest:.0%} of the features): fit longer "
                         "(epochs=, max_steps=) before reading gene sets from it")
-        return dict(epochs=self.epoch, steps=self.step, reason=reason, message=message, dense=bool(dense))
+        if self.folded:
+            message += (f"; {len(self.folded)} column(s) of W repeated part of a larger column of their block and were "
+                        "folded into it (stopping['folded'])")
+        return dict(epochs=self.epoch, steps=self.step, reason=reason, message=message, dense=bool(dense),
+                    folded=[[k, v] for k, v in sorted(self.folded.items())])
+
+    def fold(self, columns: dict[int, int]) -> None:
+        """Fold ``columns`` ({column: host}, :func:`nested_columns`): zero them in W, where the
+        trainer holds them, and restart the stopping rule, whose supports and losses are no
+        longer those of the model being trained."""
+        self.folded.update(columns)
+        with torch.no_grad():
+            self.module.W[:, sorted(self.folded)] = 0.0
+        self.stopping_state = StoppingState()
 
     # ----- the loop -----------------------------------------------------------------------------
     def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None,
@@ -220,6 +238,7 @@ class Trainer:
         checkpoint_dir = checkpoint_dir if ranks.is_main else None
         try:
             net = ranks.wrap(module)  # DistributedDataParallel for several processes
+            folded = torch.tensor(sorted(self.folded), dtype=torch.long, device=module.W.device) if self.folded else None
             while self.stop_reason is None:
                 if self.epoch >= s.epochs:
                     self.stop_reason = MAX_EPOCHS
@@ -246,6 +265,8 @@ class Trainer:
                     for m in share.absent() if share is not None else ():  # no gradient, as in one process
                         module.encoders_specific[m].zero_grad(set_to_none=True)
                     self.optimizer.step()
+                    if folded is not None:  # folded columns stay out of the model (Adam's moments would move them)
+                        module.W.data[:, folded] = 0.0
                     stacked = terms.stacked()
                     sums = stacked if sums is None else sums + stacked
                     self.step += 1
@@ -262,9 +283,17 @@ class Trainer:
                     )
                 record.update(epoch=self.epoch + 1, step=self.step, lambda0=lambda0, seconds=time.perf_counter() - t0)
                 if s.stopping is not None:
-                    rule = observe(s.stopping, self.stopping_state, module.W, record["loss"],
-                                   annealed=epoch_annealed(self.step - n_steps, s.schedule.final_step))
-                    if rule.pop("done"):
+                    annealed = epoch_annealed(self.step - n_steps, s.schedule.final_step)
+                    rule = observe(s.stopping, self.stopping_state, module.W, record["loss"], annealed=annealed)
+                    done = rule.pop("done")
+                    if s.fold_nested and annealed and rule["stable_epochs"] >= s.stopping.patience:
+                        # the supports have settled: a column nested in another now is a copy, not a program on its way
+                        nested = nested_columns(self.stopping_state.w_average, module.block_group, skip=self.folded)
+                        if nested:
+                            self.fold(nested)
+                            folded = torch.tensor(sorted(self.folded), dtype=torch.long, device=module.W.device)
+                            rule["folded"], done = len(nested), False
+                    if done:
                         self.stop_reason = CONVERGED
                     record.update({k: v for k, v in rule.items() if v == v})  # no improvement before two windows
                 self.history.append(record)

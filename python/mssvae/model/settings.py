@@ -25,9 +25,11 @@ from ..errors import MSSVAEInputError
 # gradient steps for large N.
 PAPER_DEFAULTS = {
     "gaussian": dict(n_shared=30, n_specific=5, hidden=(50, 50), lr=0.01, lr_w=0.01, epochs=500,
-                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", max_steps=6000),
+                     sparsity_weight=20.0, lipschitz_decoder=False, encoder_input="raw", max_steps=6000,
+                     fold_nested=False),
     "nb": dict(n_shared=50, n_specific=10, hidden=(256, 128), lr=0.001, lr_w=0.01, epochs=800,
-               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200),
+               sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200,
+               fold_nested=True),
 }
 
 # λ0's default breaks: Table 2's 5 % and 30 % of the epochs as gradient steps at the paper's sizes
@@ -68,6 +70,9 @@ class Settings:
     stopping_tol: float = _doc("relative loss improvement below which the loss counts as flat", 1e-3)
     stopping_patience: int = _doc("epochs the supports of W must hold (and the loss window)", 10)
     max_steps: int | None = _doc("the most gradient steps")
+    fold_nested: bool | None = _doc(
+        "once the supports have settled, fold a column of W whose gene set lies mostly inside a larger column of its "
+        "block into that column, and fit on (needs early_stopping)")
     covariates_in_encoder: bool = _doc("feed the covariates to the encoders too, besides the decoder", True)
     lipschitz_decoder: bool | None = _doc("constrain the decoder so that W carries the scale")
     encoder_input: str | None = _doc("what the encoders see: 'raw' or 'standardized'")
@@ -104,7 +109,7 @@ class Settings:
                              schedule=self.schedule(n_samples),
                              balance_groups=bool(self.balance_groups),
                              max_steps=None if self.max_steps is None else int(self.max_steps),
-                             stopping=self.stopping_rule())
+                             stopping=self.stopping_rule(), fold_nested=bool(self.fold_nested))
 
 
 def settings_table() -> list[dict]:
@@ -230,7 +235,7 @@ def checked_settings(values: dict) -> dict:
             out[name] = number(name, v)
         elif name in ("sparsity_weight", "stopping_tol"):
             out[name] = number(name, v, positive=False)
-        else:  # balance_groups, early_stopping, covariates_in_encoder, lipschitz_decoder
+        else:  # balance_groups, early_stopping, covariates_in_encoder, lipschitz_decoder, fold_nested
             out[name] = flag(name, v)
     check_schedule(out.get("lambda0"), out.get("lambda0_breaks"))
     return out

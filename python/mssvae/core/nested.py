@@ -1,0 +1,62 @@
+"""Columns of W that repeat part of a larger column of their own block ("satellites"), and
+their folding during a fit.
+
+On the §4.2 count design the NB model finds every planted program at N = 3200, G = 600, but
+spare columns take a second copy of 2–35 genes of a found program: its nonlinear genes (the
+sin(3πu/4) ones) and the genes it shares with a neighbouring program (benchmarks/FINDINGS.md,
+"§4.2 with N and G apart"). A second latent that repeats a program's signal with its own
+posterior noise lets the decoder average the two, a gain that grows with G, while the penalty
+that should switch the copy off enters the objective divided by N; so the copies grow with N
+and G together, and they pull the consensus of App. C.1 down to 0.5 at 3200 × 600 with every
+program found. The spike-and-slab lasso keeps them because each entry of a copy pays for
+itself: nothing in Eq. 2.4 prices a column as a whole.
+
+Folding (a deviation from the paper's fit, documented in docs/design.md, "Folding nested
+columns") removes such a column once the supports have settled: its column of W is set to zero
+and held there, and the fit goes on until the stopping rule holds again, so the larger column
+takes the copied genes back and the fit returns what it has actually trained. MOFA2 drops
+factors below a share of the variance during training in the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..io.results import gene_set_threshold
+
+#: The share of a column's gene set inside a larger column of its block above which it is folded
+#: (``analysis.diagnostics.support_overlaps`` calls such a pair "nested" at the same share).
+MIN_CONTAINED = 0.7
+
+
+def containment(support: np.ndarray) -> np.ndarray:
+    """K × K: the share of column a's support (G × K booleans) that column b's also holds,
+    |S_a ∩ S_b| / |S_a| (0 for an empty column a)."""
+    s = support.astype(np.float64)
+    return (s.T @ s) / np.maximum(s.sum(0), 1.0)[:, None]
+
+
+def nested_columns(w_abs: torch.Tensor, block_group: torch.Tensor, skip=(), min_contained: float = MIN_CONTAINED) -> dict[int, int]:
+    """The columns whose gene set lies, for at least ``min_contained`` of it, inside the gene set
+    of a larger column of the same block: ``{column: that larger column}``.
+
+    Gene sets are read as users read them (``io.results.gene_set_threshold`` of ``w_abs``);
+    columns in ``skip`` (folded already) are neither folded nor hosts. A column can host only
+    while it is not folded itself, so a chain A ⊂ B ⊂ C folds A and B into C.
+    """
+    A = w_abs.detach().float().cpu().numpy()
+    support = A > gene_set_threshold(A)[None, :]
+    support[:, list(skip)] = False
+    size = support.sum(0)
+    inside = containment(support)
+    blocks = block_group.cpu().numpy()
+    out: dict[int, int] = {}
+    for a in np.argsort(-size, kind="stable"):  # largest first (ties by position), so hosts are decided first
+        if not size[a]:
+            continue
+        hosts = [b for b in range(len(size)) if b != a and blocks[b] == blocks[a] and b not in out
+                 and (size[b], -b) > (size[a], -a) and inside[a, b] >= min_contained]
+        if hosts:
+            out[int(a)] = int(max(hosts, key=lambda b: inside[a, b]))
+    return out
