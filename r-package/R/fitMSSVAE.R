@@ -101,7 +101,11 @@
 #'   gradient steps), `fold.switched` (`TRUE`: a program estimated once in every
 #'   group's block is moved into the shared block, the paper's post-processing
 #'   for "information switching", App. C.3; recorded in
-#'   `metadata(x)$MSSVAE$folded`; default `FALSE`).
+#'   `metadata(x)$MSSVAE$folded`; default `FALSE`), `fold.nested` (`TRUE`, the
+#'   NB default: once the supports of \eqn{W} have settled, a column whose gene
+#'   set lies mostly inside a larger column of its block is set to zero and the
+#'   fit goes on, so that the larger column takes its genes back; recorded in
+#'   `metadata(x)$MSSVAE$stopping$folded`).
 #'
 #' @return `x` with the results (for a matrix: a `SingleCellExperiment` holding
 #'   it as assay `assay.type`):
@@ -127,7 +131,8 @@
 #'     (a data.frame: one row per epoch), `settings`, `versions`, `runtime`
 #'     (device, the decoder's precision and why, threads, batch size),
 #'     `stopping` (epochs and steps run, `reason`: `"converged"`,
-#'     `"max_epochs"` or `"max_steps"`), `distributed` (`world_size` 1 and
+#'     `"max_epochs"` or `"max_steps"`; `folded`, each factor folded by
+#'     `fold.nested` named by the factor it was folded into), `distributed` (`world_size` 1 and
 #'     `backend` `"none"` for a fit from R; a data-parallel fit under
 #'     `torchrun` records its processes there); with `starts` of 2 or more
 #'     also `stability` (`stability` and `median_jaccard`, named by factor;

@@ -246,7 +246,7 @@
     precision = "precision",
     fold.switched = "fold_switched", early.stopping = "early_stopping",
     stopping.tol = "stopping_tol", stopping.patience = "stopping_patience",
-    max.steps = "max_steps")
+    max.steps = "max_steps", fold.nested = "fold_nested")
 
 .extra_settings <- function(dots) {
     if (!length(dots)) {

@@ -47,6 +47,9 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--stopping-tol", type=click.FloatRange(min=0), default=None, help="Relative loss improvement (default 1e-3).")
 @click.option("--stopping-patience", type=click.IntRange(1), default=None, help="Epochs W's supports must hold (default 10).")
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Most gradient steps (default: twice the paper's).")
+@click.option("--fold-nested/--no-fold-nested", default=None,
+              help="Once W's supports settle, fold a column whose gene set lies mostly inside a larger column of its "
+                   "block into that column and fit on (default: on for NB, off for Gaussian).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--starts", type=click.IntRange(1), default=1, show_default=True,
               help="Fits from seeds SEED, SEED+1, ...: the one of lowest final loss is kept, and every factor gets "
@@ -73,7 +76,7 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n_shared, n_specific, sparsity_weight, hidden, lr,
-        lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, seed, starts, parallel_starts, device, model_dir,
+        lr_w, precision, threads, early_stopping, stopping_tol, stopping_patience, max_steps, fold_nested, seed, starts, parallel_starts, device, model_dir,
         resume, covariate_keys, fold_switched, extra, backed, quiet):
     """Fit an MSSVAE to INFILE (.h5ad) and write the results contract into --out.
 
@@ -83,7 +86,8 @@ def fit_cmd(infile, group_key, outfile, layer, likelihood, epochs, batch_size, n
     ranks = launch(device)  # one process, or this one's place in a torchrun launch
     model_dir = Path(model_dir) if model_dir else Path(str(Path(outfile).with_suffix("")) + "_model")
     options = dict(n_shared=n_shared, n_specific=n_specific, sparsity_weight=sparsity_weight, hidden=hidden, lr=lr, lr_w=lr_w,
-                   stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps)
+                   stopping_tol=stopping_tol, stopping_patience=stopping_patience, max_steps=max_steps,
+                   fold_nested=fold_nested)
     job = FitJob(likelihood, dict(precision=precision, early_stopping=early_stopping,
                                   **{k: v for k, v in options.items() if v is not None}, **extra_settings(extra)),
                  epochs=epochs, batch_size=batch_size, seed=seed, device=device, threads=threads, model_dir=model_dir,

@@ -286,7 +286,8 @@ class Trainer:
                     annealed = epoch_annealed(self.step - n_steps, s.schedule.final_step)
                     rule = observe(s.stopping, self.stopping_state, module.W, record["loss"], annealed=annealed)
                     done = rule.pop("done")
-                    if s.fold_nested and annealed and rule["stable_epochs"] >= s.stopping.patience:
+                    if (s.fold_nested and annealed and rule["stable_epochs"] >= s.stopping.patience
+                            and rule["densest"] <= s.stopping.max_density):  # a dense W nests every column
                         # the supports have settled: a column nested in another now is a copy, not a program on its way
                         nested = nested_columns(self.stopping_state.w_average, module.block_group, skip=self.folded)
                         if nested:

@@ -120,7 +120,11 @@ def write_results(model, adata, prepared, layer: str | None = None) -> None:
         C.VERSIONS: {"mssvae": __version__, **{p: version(p) for p in ("torch", "numpy", "anndata")}},
         C.GENE_SET_THRESHOLD: gene_set_threshold(W),
     }
-    for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, state.stopping), (C.DISTRIBUTED, state.distributed)):
+    stopping = dict(state.stopping or {})
+    if stopping.get("folded") is not None:  # column positions -> factor names: {folded factor: the factor it joined}
+        names = sum(block_names(ks, model.groups, state.n_specific).values(), [])
+        stopping["folded"] = {names[k]: names[host] for k, host in stopping["folded"]}
+    for key, value in ((C.RUNTIME, state.runtime), (C.STOPPING, stopping), (C.DISTRIBUTED, state.distributed)):
         if value:
             adata.uns[C.UNS][key] = _h5ad_safe(value)
     if state.stability:
@@ -138,8 +142,13 @@ def write_results(model, adata, prepared, layer: str | None = None) -> None:
 def factor_names(adata) -> dict[str, list[str]]:
     """Factor names per block (``shared`` and each group) from a fitted AnnData."""
     uns = _uns(adata)
-    out = {"shared": [f"shared_{k + 1}" for k in range(adata.varm[C.W_SHARED].shape[1])]}
-    for g, k in zip(uns[C.GROUPS], np.asarray(uns[C.N_SPECIFIC]).tolist()):
+    return block_names(adata.varm[C.W_SHARED].shape[1], uns[C.GROUPS], np.asarray(uns[C.N_SPECIFIC]).tolist())
+
+
+def block_names(n_shared: int, groups, n_specific) -> dict[str, list[str]]:
+    """Factor names per block: ``shared_1``, ... and ``<group>_1``, ... in W's column order."""
+    out = {"shared": [f"shared_{k + 1}" for k in range(n_shared)]}
+    for g, k in zip(groups, n_specific):
         out[str(g)] = [f"{g}_{i + 1}" for i in range(int(k))]
     return out
 
