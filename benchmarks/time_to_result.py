@@ -93,7 +93,7 @@ def run_one(config: str, settings: dict, seed: int, device: str, threads: int | 
     stop = model.state.stopping
     row = dict(config=config, settings=settings, data=data, seed=seed, shape=list(adata.shape), seconds=round(seconds, 1),
                epochs=stop["epochs"], steps=stop["steps"], reason=stop["reason"], truncated=truncated,
-               dense_at_end=stop["dense"], precision=model.state.runtime["precision"],
+               dense_at_end=stop["dense"], folded=stop.get("folded", []), precision=model.state.runtime["precision"],
                precision_reason=model.state.runtime["precision_reason"], batch_size=model.state.runtime["batch_size"],
                device=device)
     scored = score(adata, "rnaseq", "mssvae", THRESHOLDS, MAX_DENSITY, False, seed)["scores"]
@@ -101,7 +101,8 @@ def run_one(config: str, settings: dict, seed: int, device: str, threads: int | 
     for thr, s in scored.items():
         s["n_dense"] = int(((np.abs(W) > float(thr)).mean(0) > MAX_DENSITY).sum())
     row["scores"] = scored
-    row["history"] = {k: [h.get(k) for h in model.history] for k in ("step", "lambda0", "loss", "stable_epochs", "densest")}
+    row["history"] = {k: [h.get(k) for h in model.history]
+                      for k in ("step", "lambda0", "loss", "stable_epochs", "densest", "folded")}
     if w_file:
         np.savez_compressed(w_file, W_shared=np.asarray(adata.varm[C.W_SHARED], dtype=np.float32),
                             W_specific=np.asarray(adata.varm[C.W_SPECIFIC], dtype=np.float32),
