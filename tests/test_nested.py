@@ -46,6 +46,12 @@ def test_a_chain_folds_into_the_largest_column_and_a_folded_column_hosts_nothing
     assert nested_columns(W, torch.tensor([0, 0, 0]), skip={2: 0}) == {0: 1}
 
 
+def test_a_column_of_two_merged_programs_hosts_neither():
+    # column 2 holds programs 0 and 1 together: folding them into it would merge them
+    W = _w([(slice(0, 20), 5.0), (slice(20, 40), 5.0), (slice(0, 40), 5.0), (slice(2, 8), 2.0)], n_features=60)
+    assert nested_columns(W, torch.tensor([-1, -1, -1, -1])) == {3: 0}
+
+
 def test_containment_reads_shares_of_the_smaller_set():
     s = np.zeros((10, 2), dtype=bool)
     s[:8, 0], s[6:10, 1] = True, True

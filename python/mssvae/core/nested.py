@@ -43,7 +43,9 @@ def nested_columns(w_abs: torch.Tensor, block_group: torch.Tensor, skip=(), min_
 
     Gene sets are read as users read them (``io.results.gene_set_threshold`` of ``w_abs``);
     columns in ``skip`` (folded already) are neither folded nor hosts. A column can host only
-    while it is not folded itself, so a chain A ⊂ B ⊂ C folds A and B into C.
+    while it is not folded itself, so a chain A ⊂ B ⊂ C folds A and B into C. A larger column
+    whose genes outside A lie mostly inside a third, smaller column of the block is two programs
+    merged (A and that column), not A's program, and does not host A.
     """
     A = w_abs.detach().float().cpu().numpy()
     support = A > gene_set_threshold(A)[None, :]
@@ -55,8 +57,17 @@ def nested_columns(w_abs: torch.Tensor, block_group: torch.Tensor, skip=(), min_
     for a in np.argsort(-size, kind="stable"):  # largest first (ties by position), so hosts are decided first
         if not size[a]:
             continue
-        hosts = [b for b in range(len(size)) if b != a and blocks[b] == blocks[a] and b not in out
-                 and (size[b], -b) > (size[a], -a) and inside[a, b] >= min_contained]
+        block = [c for c in range(len(size)) if blocks[c] == blocks[a] and c != a and c not in out and size[c]]
+        hosts = [b for b in block if (size[b], -b) > (size[a], -a) and inside[a, b] >= min_contained
+                 and not _union(support, a, b, [c for c in block if size[c] < size[b]], min_contained)]
         if hosts:
             out[int(a)] = int(max(hosts, key=lambda b: inside[a, b]))
     return out
+
+
+def _union(support: np.ndarray, a: int, b: int, others: list[int], min_contained: float) -> bool:
+    """Whether column ``b``'s gene set is column ``a``'s and, for at least ``min_contained`` of
+    the rest, one of the columns ``others``'."""
+    rest = support[:, b] & ~support[:, a]
+    n = int(rest.sum())
+    return bool(n) and any((rest & support[:, c]).sum() >= min_contained * n for c in others)
