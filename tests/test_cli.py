@@ -57,12 +57,14 @@ def test_fit_takes_the_settings_of_the_python_front_door(tmp_path, h5ad):
     out = tmp_path / "out.h5ad"
     res = CliRunner().invoke(main, ["fit", str(h5ad), "--group-key", "group", "--out", str(out), *TINY_ARGS,
                                     "--precision", "fp32", "--threads", "1", "--lr", "0.02", "--lr-w", "0.03",
-                                    "--no-early-stopping", "--max-steps", "3", "--stopping-patience", "5"])
+                                    "--no-early-stopping", "--max-steps", "3", "--stopping-patience", "5",
+                                    "--no-fold-nested"])
     assert res.exit_code == 0, res.output
     uns = anndata.read_h5ad(out).uns[C.UNS]
     assert uns[C.RUNTIME]["precision"] == "fp32" and uns[C.RUNTIME]["threads"] == 1
     assert uns[C.SETTINGS]["lr"] == 0.02 and uns[C.SETTINGS]["lr_w"] == 0.03 and list(uns[C.SETTINGS]["hidden"]) == [8, 6]
     assert not uns[C.SETTINGS]["early_stopping"] and uns[C.SETTINGS]["stopping_patience"] == 5
+    assert not uns[C.SETTINGS]["fold_nested"] and len(uns[C.STOPPING]["folded"]) == 0
     assert uns[C.STOPPING]["reason"] == "max_steps" and uns[C.STOPPING]["steps"] == 3
     assert "W is still dense" in res.output  # said once, and no overlap notes of a dense W
     assert "share most genes" not in res.output
