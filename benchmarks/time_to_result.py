@@ -93,7 +93,7 @@ def run_one(config: str, settings: dict, seed: int, device: str, threads: int | 
     stop = model.state.stopping
     row = dict(config=config, settings=settings, data=data, seed=seed, shape=list(adata.shape), seconds=round(seconds, 1),
                epochs=stop["epochs"], steps=stop["steps"], reason=stop["reason"], truncated=truncated,
-               dense_at_end=stop["dense"], folded=stop.get("folded", []), precision=model.state.runtime["precision"],
+               dense_at_end=stop["dense"], folded=stop["folded"], precision=model.state.runtime["precision"],
                precision_reason=model.state.runtime["precision_reason"], batch_size=model.state.runtime["batch_size"],
                device=device)
     scored = score(adata, "rnaseq", "mssvae", THRESHOLDS, MAX_DENSITY, False, seed)["scores"]

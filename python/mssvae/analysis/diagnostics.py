@@ -15,6 +15,7 @@ import itertools
 
 import pandas as pd
 
+from ..core.nested import MIN_CONTAINED
 from ..io.results import factor_names, fit_threshold, loadings
 
 
@@ -22,7 +23,7 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-def support_overlaps(adata, threshold: float | None = None, min_jaccard: float = 0.5, min_contained: float = 0.7) -> pd.DataFrame:
+def support_overlaps(adata, threshold: float | None = None, min_jaccard: float = 0.5, min_contained: float = MIN_CONTAINED) -> pd.DataFrame:
     """Pairs and sets of factors whose supports (|W| > ``threshold``) overlap strongly.
 
     Returns a table with one row per finding: ``kind`` is ``"shared in every group"`` (one column

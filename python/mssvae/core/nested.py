@@ -2,14 +2,14 @@
 their folding during a fit.
 
 On the §4.2 count design the NB model finds every planted program at N = 3200, G = 600, but
-spare columns take a second copy of 2–35 genes of a found program: its nonlinear genes (the
+spare columns take a second copy of 2–35 genes of a found program, mostly its nonlinear genes (the
 sin(3πu/4) ones) and the genes it shares with a neighbouring program (benchmarks/FINDINGS.md,
-"§4.2 with N and G apart"). A second latent that repeats a program's signal with its own
-posterior noise lets the decoder average the two, a gain that grows with G, while the penalty
-that should switch the copy off enters the objective divided by N; so the copies grow with N
-and G together, and they pull the consensus of App. C.1 down to 0.5 at 3200 × 600 with every
-program found. The spike-and-slab lasso keeps them because each entry of a copy pays for
-itself: nothing in Eq. 2.4 prices a column as a whole.
+"§4.2 with N and G apart"). The copies grow with N and G together, and pull the consensus of
+App. C.1 down to 0.5 at 3200 × 600 (one seed) with every program found. A likely reading, not
+measured: a second latent that repeats a program's signal with its own posterior noise lets the
+decoder average the two, a gain that grows with G, while the penalty enters the objective
+divided by N. Nothing in Eq. 2.4 prices a column as a whole, so the spike-and-slab lasso keeps
+each entry of a copy that pays for itself.
 
 Folding (a deviation from the paper's fit, documented in docs/design.md, "Folding nested
 columns") removes such a column once the supports have settled: its column of W is set to zero
@@ -26,7 +26,7 @@ import torch
 from ..io.results import gene_set_threshold
 
 #: The share of a column's gene set inside a larger column of its block above which it is folded
-#: (``analysis.diagnostics.support_overlaps`` calls such a pair "nested" at the same share).
+#: (and above which ``analysis.diagnostics.support_overlaps`` calls the pair "nested").
 MIN_CONTAINED = 0.7
 
 

@@ -215,6 +215,10 @@ class Trainer:
             self.module.W[:, sorted(self.folded)] = 0.0
         self.stopping_state = StoppingState()
 
+    def _folded_index(self) -> torch.Tensor | None:
+        """The folded columns as an index on W's device, or None when there are none."""
+        return torch.tensor(sorted(self.folded), dtype=torch.long, device=self.module.W.device) if self.folded else None
+
     # ----- the loop -----------------------------------------------------------------------------
     def run(self, data: Batches, checkpoint_dir: Path | None = None, extra: dict | None = None,
             progress: Progress = True) -> None:
@@ -238,7 +242,7 @@ class Trainer:
         checkpoint_dir = checkpoint_dir if ranks.is_main else None
         try:
             net = ranks.wrap(module)  # DistributedDataParallel for several processes
-            folded = torch.tensor(sorted(self.folded), dtype=torch.long, device=module.W.device) if self.folded else None
+            folded = self._folded_index()
             while self.stop_reason is None:
                 if self.epoch >= s.epochs:
                     self.stop_reason = MAX_EPOCHS
@@ -292,7 +296,7 @@ class Trainer:
                         nested = nested_columns(self.stopping_state.w_average, module.block_group, skip=self.folded)
                         if nested:
                             self.fold(nested)
-                            folded = torch.tensor(sorted(self.folded), dtype=torch.long, device=module.W.device)
+                            folded = self._folded_index()
                             rule["folded"], done = len(nested), False
                     if done:
                         self.stop_reason = CONVERGED
