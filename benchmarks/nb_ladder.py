@@ -11,7 +11,9 @@ with columns over 25 % of the genes dropped, failure modes, provenance) to ``--o
     .venv/bin/python benchmarks/nb_ladder.py --cells n600-g300:defaults,n3200-g300:w53 --seeds 3 --out out/nb_ladder/rows.jsonl
     .venv/bin/python benchmarks/nb_ladder.py --table out/nb_ladder/rows.jsonl   # the ladder's table of a finished run
 
-A cell is ``n<N>-g<G>:<config>``; ``n<N>-g<G>+lib:<config>`` scales the library with G so that
+A cell is ``n<N>-g<G>:<config>``; ``-o<overlap>`` after the size sets the genes adjacent programs
+share (the simulator's 10, the paper's at G = 5000, is a larger share of a program at small G:
+``fidelity.py``'s reduced design takes 2); ``n<N>-g<G>+lib:<config>`` scales the library with G so that
 each gene holds as many counts as at G = 300 (the simulator's ``library_log_mean``). The table has one row per size and configuration: median /
 worst over the seeds of the shared and group consensus at |W| > 0.5, the failure modes summed
 over the seeds (true columns missed / split / merged / misplaced; estimated columns that are
@@ -50,8 +52,20 @@ CONFIGS = {
     "lr0.01": {"lr": 0.01},
     # the paper's fit, without folding nested columns (core.nested)
     "nofold": {"fold_nested": False},
+    # fidelity.py's numbers of factors for the reduced design (Table 2: K_S 50, K_m 10)
+    "k20": {"n_shared": 20, "n_specific": 5},
+    # fidelity.py's hidden widths for the reduced design (Table 2: [256, 128])
+    "h128": {"hidden": [128, 64]},
+    # fidelity.py's decoder widths and learning rate, with Table 2's numbers of factors
+    "h128-lr0.01": {"hidden": [128, 64], "lr": 0.01},
+    # fidelity.py's whole model and batch for the reduced design, with the stopping rule and folding
+    "fidelity": {"n_shared": 20, "n_specific": 5, "hidden": [128, 64], "lr": 0.01, "batch_size": 128},
 }
 
+
+#: The simulator's block overlap in genes (``mssvae.sim.rnaseq``), the paper's at G = 5000: 4 % of a
+#: program's 270 genes there, 24 % of 41 at G = 600 and 40 % of 25 at G = 300 (``-o<overlap>`` sets it).
+OVERLAP = 10
 
 #: The G whose counts per gene a cell ending in ``+lib`` keeps (the reduced design's).
 LIBRARY_G = 300
@@ -60,10 +74,14 @@ LIBRARY_G = 300
 def _cell(text: str) -> tuple[dict, str]:
     size, config = text.split(":")
     size, lib = (size[:-4], True) if size.endswith("+lib") else (size, False)
-    n, g = size.split("-")
-    if not (n.startswith("n") and g.startswith("g")) or config not in CONFIGS:
-        raise SystemExit(f"a cell is n<N>-g<G>[+lib]:<config> with config in {list(CONFIGS)}; got {text!r}")
+    n, g, *rest = size.split("-")
+    if (not (n.startswith("n") and g.startswith("g")) or len(rest) > 1 or (rest and not rest[0].startswith("o"))
+            or config not in CONFIGS):
+        raise SystemExit(f"a cell is n<N>-g<G>[-o<overlap>][+lib]:<config> with config in {list(CONFIGS)}; "
+                         f"got {text!r}")
     data = {"n_samples": int(n[1:]), "n_features": int(g[1:])}
+    if rest:  # the simulator's default overlap (10 genes) is the paper's at G = 5000
+        data["overlap"] = int(rest[0][1:])
     if lib:  # the library grows with G, so that each gene holds as many counts as at G = LIBRARY_G
         data["library_log_mean"] = 12.0 + math.log(data["n_features"] / LIBRARY_G)
     return data, config
@@ -106,19 +124,21 @@ def table(rows: list[dict], thr: str = "0.5") -> str:
     """One line per size and configuration: median / worst over seeds, failure modes summed."""
     ok = [r for r in rows if "error" not in r]
     lib = lambda r: r.get("data", {}).get("library_log_mean")  # noqa: E731
-    keys = sorted({(tuple(r["shape"]), r["config"], lib(r)) for r in ok}, key=lambda k: (k[0], k[1], k[2] or 0))
+    ov = lambda r: r.get("data", {}).get("overlap", OVERLAP)  # noqa: E731
+    keys = sorted({(tuple(r["shape"]), ov(r), r["config"], lib(r)) for r in ok},
+                  key=lambda k: (k[0], k[1], k[2], k[3] or 0))
     lines = [f"|W| > {thr}, columns over 25 % of the genes dropped; median / worst over seeds; failure modes summed "
              "over seeds (true columns missed / split / merged / misplaced; estimated columns that are satellites / "
              "dropped as dense); active columns: median estimated shared; groups (the truth: 10; 9)", "",
-             "| N × G | config | seeds | seconds per fit | epochs (steps) | shared consensus | group consensus "
-             "| shared relevance / recovery | active columns | failure modes |", "|" + " --- |" * 10]
-    for shape, config, log_lib in keys:
-        rs = [r for r in ok if tuple(r["shape"]) == shape and r["config"] == config and lib(r) == log_lib]
+             "| N × G | overlap | config | seeds | seconds per fit | epochs (steps) | shared consensus | group consensus "
+             "| shared relevance / recovery | active columns | failure modes |", "|" + " --- |" * 11]
+    for shape, overlap, config, log_lib in keys:
+        rs = [r for r in ok if (tuple(r["shape"]), ov(r), r["config"], lib(r)) == (shape, overlap, config, log_lib)]
         cons = lambda b, k="consensus": [r["scores"][thr][b][k] for r in rs]  # noqa: E731
         total = lambda k: sum(len(r["scores"][thr]["diagnosis"][k]) for r in rs)  # noqa: E731
         dense = sum(r["scores"][thr]["n_dense"] for r in rs)
         lines.append(
-            f"| {shape[0]} × {shape[1]}{'' if log_lib is None else f', library e^{log_lib:.1f}'} | {config} | {len(rs)} | {statistics.median(r['seconds'] for r in rs):.0f} | "
+            f"| {shape[0]} × {shape[1]}{'' if log_lib is None else f', library e^{log_lib:.1f}'} | {overlap} | {config} | {len(rs)} | {statistics.median(r['seconds'] for r in rs):.0f} | "
             f"{statistics.median(r['epochs'] for r in rs):.0f} ({statistics.median(r['steps'] for r in rs):.0f}) | "
             f"{median_worst(rs, thr, 'shared')} | {median_worst(rs, thr, 'group')} | "
             f"{statistics.median(cons('shared', 'relevance')):.2f} / {statistics.median(cons('shared', 'recovery')):.2f} | "
