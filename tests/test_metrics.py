@@ -192,6 +192,10 @@ def test_cli_simulate(tmp_path):
     res = runner.invoke(simulate_cmd, ["gaussian", "--seed", "3", "--n-per-group", "20", "--out", str(out)])
     assert res.exit_code == 0, res.output
     np.testing.assert_array_equal(ad.read_h5ad(out).X, gaussian(n_per_group=20, seed=3).X)
+    res = runner.invoke(simulate_cmd, ["rnaseq", "--n-samples", "30", "--n-features", "300", "--overlap", "2",
+                                       "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert ad.read_h5ad(out).uns["simulation"]["params"]["overlap"] == 2
     res = runner.invoke(simulate_cmd, ["nope", "--out", str(out)])
     assert res.exit_code == 2 and "nope" in res.output
     res = runner.invoke(simulate_cmd, ["gaussian", "--n-cells", "5", "--out", str(out)])

@@ -12,7 +12,7 @@ import mssvae
 from mssvae import bridge
 from mssvae.cli import main
 from mssvae.model import MSSVAE
-from mssvae.model.settings import checked_fit_options, checked_settings
+from mssvae.model.settings import checked_fit_options, checked_settings, default_sparsity_weight
 
 from conftest import TINY, make_adata
 
@@ -104,3 +104,21 @@ def test_the_r_door_and_the_command_line_check_the_same_way(tmp_path):
     res = CliRunner().invoke(main, ["fit", str(path), "--group-key", "group", "--out", out, "--set", "lambda1=\"big\""])
     assert res.exit_code != 0 and "lambda1 must be a positive number; got 'big'" in res.output
     assert "Traceback" not in res.output
+
+
+def test_the_nb_weight_keeps_its_per_sample_share_below_3200_samples(tmp_path):
+    """NB's default weight is 10 at N >= 3200 and 10 N / 3200 below (weight / N held at §4.2's N);
+    a given weight, and the Gaussian default, do not move with N; the fit records the weight it used."""
+    assert MSSVAE("nb").settings.sparsity_weight is None  # resolved when N is known
+    assert default_sparsity_weight("nb", 600) == pytest.approx(1.875)
+    assert default_sparsity_weight("nb", 3200) == default_sparsity_weight("nb", 10_000) == 10.0
+    assert default_sparsity_weight("gaussian", 90) == default_sparsity_weight("gaussian", 10_000) == 20.0
+    adata = make_adata()  # 75 samples
+    fitted = MSSVAE("nb", **TINY).fit(adata, epochs=1, progress=False, model_dir=tmp_path / "m")
+    assert fitted.fitted_settings.sparsity_weight == pytest.approx(10 * 75 / 3200)
+    assert adata.uns["mssvae"]["settings"]["sparsity_weight"] == pytest.approx(10 * 75 / 3200)
+    assert MSSVAE.load(tmp_path / "m").fitted_settings.sparsity_weight == pytest.approx(10 * 75 / 3200)
+    given = MSSVAE("nb", sparsity_weight=10.0, **TINY).fit(make_adata(), epochs=1, progress=False)
+    assert given.fitted_settings.sparsity_weight == 10.0
+    gauss = MSSVAE("gaussian", **TINY).fit(make_adata(counts=False), epochs=1, progress=False)
+    assert gauss.fitted_settings.sparsity_weight == 20.0

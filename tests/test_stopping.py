@@ -103,9 +103,7 @@ def test_end_of_fit_density_reads_the_rules_averaged_w():
     from mssvae.model.start import module_kwargs
 
     a = make_adata()
-    model = MSSVAE("nb", **TINY)
-    s = model.settings
-    s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
+    s = MSSVAE("nb", **TINY).settings.for_fit(a.n_obs, epochs=1, batch_size=32)
     module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2]))
     assert column_density(module.W, 0.03) == 1.0  # W starts at ones
     trainer = Trainer(module, s.train_settings(a.n_obs), seed=0)

@@ -55,7 +55,9 @@
 #'   64)`. `NULL`: Table 2 (`c(256, 128)` for NB, `c(50, 50)` for Gaussian).
 #' @param sparsity.weight Weight of the spike-and-slab prior relative to the
 #'   whole-data likelihood (1 is the exact MAP weighting of the paper's Eq.
-#'   2.4). `NULL`: the Python core's default.
+#'   2.4). `NULL`: 20 for Gaussian; for NB 10, times N / 3200 for a fit of
+#'   fewer than 3200 samples (the weight used is in
+#'   `metadata(x)$MSSVAE$settings`).
 #' @param model.dir A directory to save the fitted model in (and checkpoints
 #'   during the fit), for `mssvae.MSSVAE.load()` in Python. `NULL`: not saved.
 #'   A fit interrupted with Ctrl-C (Esc in RStudio) keeps its last checkpoint

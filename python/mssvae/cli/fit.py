@@ -32,7 +32,7 @@ RESULT_KEYS = {"varm": [C.W_SHARED, C.W_SPECIFIC], "obsm": [C.Z_SHARED, C.Z_SPEC
 @click.option("--batch-size", type=click.IntRange(2), default=None, help="Default 512.")
 @click.option("--n-shared", type=click.IntRange(1), default=None, help="Initial K_S (default: the paper's).")
 @click.option("--n-specific", type=click.IntRange(0), default=None, help="Initial K_m per group (default: the paper's).")
-@click.option("--sparsity-weight", type=click.FloatRange(min=0, min_open=True), default=None, help="Weight of the sparsity prior.")
+@click.option("--sparsity-weight", type=click.FloatRange(min=0, min_open=True), default=None, help="Weight of the sparsity prior [default: 20 (Gaussian); 10 (NB), times N / 3200 below 3200 samples].")
 @click.option("--hidden", type=(click.IntRange(1), click.IntRange(1)), default=None, metavar="H1 H2",
               help="Widths of the two hidden layers (default: the paper's).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate of the networks.")

@@ -24,6 +24,7 @@ SIZE_OPTIONS = {
     "n_features": "features / genes (gaussian, rnaseq, wide)",
     "n_shared": "true shared factors K_S (gaussian, rnaseq, wide)",
     "n_specific": "true specific factors K_m per group (gaussian, rnaseq, wide)",
+    "overlap": "genes that adjacent programs share (gaussian, rnaseq)",
     "n_shared_genes": "cell-type genes (splatter2)",
     "n_program_genes": "program genes (splatter2)",
     "n_shared_features": "shared features (leakage)",

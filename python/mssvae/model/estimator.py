@@ -18,7 +18,7 @@ from ..core.batches import Batches
 from ..core.distributed import check_same_input, check_share, launch
 from ..core.hardware import default_threads, resolve_device, resolve_precision, torch_threads
 from ..core.module import MSSVAEModule
-from ..core.train import CHECKPOINT, Progress, Trainer, default_batch_size, warn_short_schedule
+from ..core.train import CHECKPOINT, Progress, Trainer, warn_short_schedule
 from ..errors import FitInterrupted, MSSVAEInputError
 from ..io.covariates import CovariateEncoding
 from ..io.inputs import is_anndata
@@ -174,8 +174,7 @@ class MSSVAE:
                             covariates=covariates, min_group_size=2)
         n = inp.n_samples
         # the settings of this fit; the constructor's stay as they were for the next fit
-        s = self.fitted_settings = replace(s, epochs=epochs or s.epochs,
-                                           batch_size=batch_size or s.batch_size or default_batch_size(n))
+        s = self.fitted_settings = s.for_fit(n, epochs, batch_size)
         check_share(ranks, s.batch_size, n)
         check_same_input(ranks, {"data shape": list(inp.X.shape), "feature names": inp.var_names,
                                  "groups": inp.groups, "group labels": inp.codes,
@@ -203,7 +202,8 @@ class MSSVAE:
             _say(f"mssvae: {s.likelihood} fit of {n} samples × {n_kept} features on {dev}"
                  + (f" in each of {ranks.world_size} processes ({ranks.backend})" if ranks.active else "") + ", "
                  f"decoder in {precision} ({why}), {n_threads or 'default'} CPU thread(s), batch {s.batch_size}, "
-                 f"at most {s.epochs} epochs" + ("" if s.early_stopping else " (early stopping off)"))
+                 f"sparsity weight {s.sparsity_weight:.3g}, at most {s.epochs} epochs"
+                 + ("" if s.early_stopping else " (early stopping off)"))
         if ranks.is_main:
             warn_short_schedule(s.train_settings(n), n)
         with torch_threads(n_threads):  # the data-dependent starts are the same for every seed

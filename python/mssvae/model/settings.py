@@ -14,7 +14,7 @@ from ..core.hardware import PRECISION_CHOICES
 from ..core.module import ENCODER_INPUTS
 from ..core.priors import Lambda0Schedule
 from ..core.stopping import StoppingRule
-from ..core.train import TrainSettings, step_budget
+from ..core.train import TrainSettings, default_batch_size, step_budget
 from ..errors import MSSVAEInputError
 
 # Table 2 of the paper, per likelihood, plus what the paper leaves implicit, chosen with the
@@ -31,6 +31,13 @@ PAPER_DEFAULTS = {
                sparsity_weight=10.0, lipschitz_decoder=True, encoder_input="standardized", max_steps=11200,
                fold_nested=True),
 }
+
+# The default weight of the NB sparsity prior (PAPER_DEFAULTS) holds at §4.2's N = 3200; a fit of
+# fewer samples gets it scaled by N / 3200, so that the penalty's share of the per-sample loss
+# (weight / N) stays the one measured at that N: at 600 × 300 weight 10 missed shared programs that
+# 1.875 finds (docs/design.md, "Penalty weight"). Above 3200 it stays (weight 53 at 3200 × 300, a
+# stronger share, lost programs), and the Gaussian weight does not scale (None).
+WEIGHT_SAMPLES = {"gaussian": None, "nb": 3200}
 
 # λ0's default breaks: Table 2's 5 % and 30 % of the epochs as gradient steps at the paper's sizes
 # (§4.1: 3000 samples, batch 512, 6 steps per epoch × 500 epochs; §4.2: 3200 samples, 7 × 800),
@@ -63,7 +70,9 @@ class Settings:
         "(NB), scaled down where the fit's steps cannot hold them with a fifth left)")
     a: float = _doc("Beta(a, b) prior of eta: a", 1.0)
     b: float | None = _doc("Beta(a, b) prior of eta: b (None: the number of features)")
-    sparsity_weight: float | None = _doc("weight of the sparsity prior against the whole-data likelihood")
+    sparsity_weight: float | None = _doc(
+        "weight of the sparsity prior against the whole-data likelihood (None: 20 (Gaussian); 10 (NB), times N / 3200 "
+        "for a fit of fewer than 3200 samples)")
     balance_groups: bool = _doc("draw minibatches with weights proportional to 1/n_m (App. B.2.3)", True)
     precision: str = _doc("decoder arithmetic: 'auto', 'fp32', 'bf16' or 'fp16'", "auto")
     early_stopping: bool = _doc("end the fit when the stopping rule holds (epochs is then a maximum)", True)
@@ -80,10 +89,20 @@ class Settings:
     batch_size: int | None = _doc("minibatch size (default from the number of samples)")
 
     def resolved(self) -> "Settings":
-        """Checked (:func:`checked_settings`), with the paper's defaults where ``None``."""
+        """Checked (:func:`checked_settings`), with the paper's defaults where ``None``; the
+        sparsity weight, whose default depends on N, stays ``None`` until :meth:`for_fit`."""
         s = replace(self, **checked_settings({f.name: getattr(self, f.name) for f in fields(self)}))
         d = PAPER_DEFAULTS[s.likelihood]
-        return replace(s, **{k: (d[k] if getattr(s, k) is None else getattr(s, k)) for k in d})
+        return replace(s, **{k: (d[k] if getattr(s, k) is None else getattr(s, k)) for k in d if k != "sparsity_weight"})
+
+    def for_fit(self, n_samples: int, epochs: int | None = None, batch_size: int | None = None) -> "Settings":
+        """The settings of a fit of ``n_samples`` from resolved ones: ``epochs`` and ``batch_size``
+        where given, else the settings', else :func:`mssvae.core.train.default_batch_size`; and
+        the sparsity weight, else :func:`default_sparsity_weight`."""
+        return replace(self, epochs=epochs or self.epochs,
+                       batch_size=batch_size or self.batch_size or default_batch_size(n_samples),
+                       sparsity_weight=(self.sparsity_weight if self.sparsity_weight is not None
+                                        else default_sparsity_weight(self.likelihood, n_samples)))
 
     def stopping_rule(self) -> StoppingRule | None:
         if not self.early_stopping:
@@ -110,6 +129,13 @@ class Settings:
                              balance_groups=bool(self.balance_groups),
                              max_steps=None if self.max_steps is None else int(self.max_steps),
                              stopping=self.stopping_rule(), fold_nested=bool(self.fold_nested))
+
+
+def default_sparsity_weight(likelihood: str, n_samples: int) -> float:
+    """The likelihood's default weight (``PAPER_DEFAULTS``), scaled by N / ``WEIGHT_SAMPLES`` for a
+    fit of fewer samples than the weight was chosen at."""
+    weight, n0 = PAPER_DEFAULTS[likelihood]["sparsity_weight"], WEIGHT_SAMPLES[likelihood]
+    return float(weight if n0 is None else weight * min(1.0, n_samples / n0))
 
 
 def settings_table() -> list[dict]:
