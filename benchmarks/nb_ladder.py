@@ -46,6 +46,8 @@ CONFIGS = {
     "w53": {"sparsity_weight": 53.0},
     # the per-sample share of N = 3200 at weight 10, at N = 600
     "w1.9": {"sparsity_weight": 1.875},
+    # the NB default weight before it scaled with N (10 · N / 3200 below N = 3200 since 2026-12-06)
+    "w10": {"sparsity_weight": 10.0},
     # Table 2's whole length (800 epochs) without the stopping rule
     "fixed800": {"early_stopping": False},
     # fidelity.py's learning rate for the reduced design (Table 2: 0.001)
