@@ -197,7 +197,7 @@ def fit_method(adata, design: str, method: str, cfg: dict, seed: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # constant simulated genes are dropped with a warning
         model.fit(adata, group_key="group", seed=seed, progress=False, **cfg["fit"])
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(model.settings).items()}
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(model.fitted_settings).items()}
     return {"seconds": time.perf_counter() - t0, "settings": settings}
 
 

@@ -105,14 +105,14 @@ def run_one(impl: str, n: int, g: int, epochs: int, seed: int = 0, device: str =
     codes = np.arange(n) % N_GROUPS
     precision, implementation = IMPLS[impl]
     model = MSSVAE("nb", n_shared=N_SHARED, n_specific=N_SPECIFIC, hidden=HIDDEN, batch_size=512, early_stopping=False)
-    s = model.settings
+    s = model.settings.for_fit(n, epochs + 1)
     torch.manual_seed(seed)
     module = MSSVAEModule(**module_kwargs(X, s, [N_SPECIFIC] * N_GROUPS, precision=precision))
     module.decoder.implementation = implementation
     if impl == "naive":
         module.decoder = NaiveDecoder(module.decoder)
     module.to(device)
-    trainer = Trainer(module, s.__class__(**{**s.__dict__, "epochs": epochs + 1}).train_settings(n), seed)
+    trainer = Trainer(module, s.train_settings(n), seed)
     data = Batches(X, codes, torch.device(device))
     times, cpu = [], []
     for _ in range(epochs + 1):

@@ -92,6 +92,7 @@ def run_one(config: str, settings: dict, seed: int, device: str, threads: int | 
     seconds = time.perf_counter() - t
     stop = model.state.stopping
     row = dict(config=config, settings=settings, data=data, seed=seed, shape=list(adata.shape), seconds=round(seconds, 1),
+               sparsity_weight=model.fitted_settings.sparsity_weight,
                epochs=stop["epochs"], steps=stop["steps"], reason=stop["reason"], truncated=truncated,
                dense_at_end=stop["dense"], folded=stop["folded"], precision=model.state.runtime["precision"],
                precision_reason=model.state.runtime["precision_reason"], batch_size=model.state.runtime["batch_size"],

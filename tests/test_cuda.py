@@ -71,8 +71,7 @@ def test_training_step_never_waits_for_the_device(likelihood, lipschitz):
     device-to-host read inside it raises."""
     a = make_adata(n_per_group=(40, 30, 50), n_features=64, counts=likelihood == "nb")
     model = MSSVAE(likelihood, **TINY, lipschitz_decoder=lipschitz, precision="bf16")
-    s = model.settings
-    s = s.__class__(**{**s.__dict__, "batch_size": 32, "epochs": 1})
+    s = model.settings.for_fit(a.n_obs, epochs=1, batch_size=32)
     codes = a.obs["group"].cat.codes.to_numpy().astype(np.int64)
     module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2], precision="bf16")).cuda()
     trainer = Trainer(module, s.train_settings(a.n_obs), seed=0)
