@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mssvae.cli import main
 from mssvae.cli.fit import extra_settings, fit_cmd
 from mssvae.model import MSSVAE, settings_table
-from mssvae.model.settings import WEIGHT_SAMPLES, default_sparsity_weight
+from mssvae.model.settings import WEIGHT_SAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "python" / "mssvae"
 
@@ -119,7 +119,7 @@ def test_every_setting_reaches_the_command_line():
 
 def test_settings_table_matches_the_estimator(tmp_path, counts_adata):
     table = {row["name"]: row for row in settings_table()}
-    assert table["sparsity_weight"]["nb"] == default_sparsity_weight("nb", WEIGHT_SAMPLES["nb"])
+    assert table["sparsity_weight"]["nb"] == MSSVAE("nb").settings.for_fit(WEIGHT_SAMPLES["nb"]).sparsity_weight
     assert table["hidden"]["gaussian"] == MSSVAE("gaussian").settings.hidden
     assert all(row["doc"] for row in table.values())
     path = tmp_path / "in.h5ad"

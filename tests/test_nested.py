@@ -70,8 +70,7 @@ def test_gene_sets_are_read_per_column_as_users_read_them():
 
 def _trainer(fold: bool, epochs: int = 12, dense: bool = False):
     a = make_adata(n_features=40)  # column 0's 8 genes: 20 %, below the rule's density bound
-    s = MSSVAE("nb", sparsity_weight=10.0, **TINY).settings.for_fit(75, epochs, 32)
-    s = replace(s, lr_w=1e-5)
+    s = MSSVAE("nb", sparsity_weight=10.0, lr_w=1e-5, **TINY).settings.for_fit(a.n_obs, epochs, 32)
     module = MSSVAEModule(**module_kwargs(a.X, s, [2, 2, 2]))
     with torch.no_grad():
         module.W.zero_()
